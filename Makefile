@@ -1,0 +1,75 @@
+# Two commands on a fresh machine: `make book` (set up + build the site) and `make test`
+# (set up + every check). Everything is installed from the lock files; nothing is done by hand.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON  ?= python3
+UV_VERSION := 0.13.9
+VENV    := .venv
+PY      := $(VENV)/bin/python
+UV      := $(VENV)/bin/uv
+JB      := $(VENV)/bin/jupyter-book
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROWSER := /usr/bin/chromium-headless-shell
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: help setup book book-only test test-unit test-notebooks bench expected notebook clean distclean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+# --- set-up ---------------------------------------------------------------------------------
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || { $(PY) -m ensurepip -q 2>/dev/null || true; $(PY) -m pip install -q "uv==$(UV_VERSION)"; }
+	$(UV) sync --frozen --all-extras --python $(PY)
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(BROWSER):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium-headless-shell
+
+setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install everything from the locks
+
+# --- the book -------------------------------------------------------------------------------
+book: setup book-only  ## set up, then build the site into _build/html
+
+book-only:
+	$(PY) -m analysis._bookbuild prepare
+	$(JB) build . -W -n --keep-going
+	@echo "Site: _build/html/index.html   Results: _build/results.json"
+
+notebook: setup  ## execute one notebook alone: make notebook NB=notebooks/01_cohort.py
+	@test -n "$(NB)" || { echo "usage: make notebook NB=notebooks/<name>.py"; exit 2; }
+	@mkdir -p _build/executed
+	$(PY) -m analysis._bookbuild execute $(NB) --out _build/executed/$(basename $(notdir $(NB))).ipynb
+
+# --- checks ---------------------------------------------------------------------------------
+test: setup $(BROWSER)  ## set up, then run every check (unit, notebooks, book build, results, site)
+	$(PY) -m analysis._bookbuild prepare
+	$(PY) -m pytest tests/unit tests/notebooks tests/book
+
+test-unit: setup  ## unit tests of the package only
+	$(PY) -m pytest tests/unit
+
+bench: setup  ## benchmarks (speed and memory goals)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+expected: _build/results.json  ## accept the results of the last build as the expected values
+	$(PY) -c "import json,pathlib; r=json.load(open('_build/results.json')); pathlib.Path('tests/expected/results.json').write_text(json.dumps(r, indent=2, sort_keys=True)+'\n'); print(len(r), 'results accepted')"
+
+_build/results.json:
+	@echo "no _build/results.json: run 'make book' first"; exit 1
+
+clean:  ## remove the built site and caches (keeps .venv)
+	rm -rf _build data/cache
+
+distclean: clean  ## also remove .venv and node_modules
+	rm -rf $(VENV) node_modules

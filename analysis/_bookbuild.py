@@ -1,0 +1,193 @@
+"""Build plumbing: fresh execution cache, executing one notebook, the notebook list.
+
+The book is built with ``execute_notebooks: cache``: myst-nb reuses a notebook's outputs when
+the notebook's code is unchanged. That cache cannot see changes in the ``analysis`` package, the
+lock file or the data, so :func:`prepare` fingerprints those and empties the cache when the
+fingerprint moves. :func:`execute_notebook` runs one notebook in a fresh kernel exactly as
+myst-nb would and stores the result in the same cache, so the per-notebook check and the book
+build share one execution per notebook.
+
+Command line::
+
+    python -m analysis._bookbuild prepare
+    python -m analysis._bookbuild execute notebooks/01_cohort.py [--out FILE.ipynb]
+    python -m analysis._bookbuild list
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from ._paths import OPEN_DATA_ENV, PROJECT_ROOT, TRIAL_DIR_ENV
+
+CACHE_DIR = PROJECT_ROOT / "_build" / ".jupyter_cache"
+FINGERPRINT_FILE = PROJECT_ROOT / "_build" / ".execution-fingerprint.json"
+#: Environment variables that change what notebooks compute.
+DATA_ENV_VARS = (TRIAL_DIR_ENV, OPEN_DATA_ENV)
+EXECUTION_TIMEOUT = 1200
+
+
+def _hash_files(paths: list[Path], digest: "hashlib._Hash") -> None:
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+        digest.update(path.read_bytes())
+
+
+def _dir_listing_digest(path: Path) -> str:
+    """Cheap digest of a data directory: names, sizes and modification times of its files."""
+    digest = hashlib.sha256()
+    if not path.is_dir():
+        return "missing"
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def fingerprint() -> dict[str, str]:
+    """What the notebooks' outputs depend on beyond their own code."""
+    code = hashlib.sha256()
+    _hash_files(list((PROJECT_ROOT / "analysis").rglob("*.py")), code)
+    lock = PROJECT_ROOT / "uv.lock"
+    out = {
+        "analysis": code.hexdigest(),
+        "lock": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "missing",
+    }
+    for var in DATA_ENV_VARS:
+        value = os.environ.get(var, "")
+        out[var] = f"{value}|{_dir_listing_digest(Path(value))}" if value else ""
+    return out
+
+
+def prepare(verbose: bool = True) -> bool:
+    """Empty the execution cache if code, lock or data changed. Returns True if it was emptied."""
+    current = fingerprint()
+    previous = None
+    if FINGERPRINT_FILE.exists():
+        try:
+            previous = json.loads(FINGERPRINT_FILE.read_text())
+        except json.JSONDecodeError:
+            previous = None
+    stale = previous != current
+    if stale:
+        changed = sorted(k for k in current if not previous or previous.get(k) != current[k])
+        if CACHE_DIR.exists():
+            shutil.rmtree(CACHE_DIR)
+        for executed in (PROJECT_ROOT / "_build" / "jupyter_execute",):
+            if executed.exists():
+                shutil.rmtree(executed)
+        if verbose:
+            print(f"execution cache emptied (changed: {', '.join(changed)})")
+    FINGERPRINT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    FINGERPRINT_FILE.write_text(json.dumps(current, indent=2))
+    return stale
+
+
+def toc_notebooks() -> list[Path]:
+    """Every executable page of the table of contents (``.py`` files), in reading order."""
+    toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return [PROJECT_ROOT / f"{f}.py" for f in files if (PROJECT_ROOT / f"{f}.py").exists()]
+
+
+def read_notebook(path: Path):
+    """Read a py:percent notebook exactly as the book build does."""
+    import jupytext
+
+    return jupytext.reads(Path(path).read_text(encoding="utf-8"), fmt="py:percent")
+
+
+class NotebookExecutionError(RuntimeError):
+    """A notebook cell raised; the message names the notebook, the cell and the traceback."""
+
+
+def execute_notebook(path: Path, *, cache: bool = True, timeout: int = EXECUTION_TIMEOUT):
+    """Execute one notebook in a fresh kernel (cwd = its folder) and cache the outputs.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The executed notebook.
+
+    Raises
+    ------
+    NotebookExecutionError
+        If a cell fails; the message holds the notebook path, the failing cell's source and the
+        traceback.
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    path = Path(path).resolve()
+    nb = read_notebook(path)
+    result = single_nb_execution(
+        nb, cwd=str(path.parent), allow_errors=False, timeout=timeout, meta_override=True
+    )
+    if result.err is not None:
+        raise NotebookExecutionError(
+            f"{path.relative_to(PROJECT_ROOT)} failed: {type(result.err).__name__}\n"
+            f"{result.exc_string}"
+        )
+    if cache:
+        store = get_cache(str(CACHE_DIR))
+        store.cache_notebook_bundle(
+            CacheBundleIn(nb, str(path), data={"execution_seconds": result.time}),
+            check_validity=False,
+            overwrite=True,
+        )
+    return nb
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis._bookbuild", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="empty the execution cache if code, lock or data changed")
+    run = sub.add_parser("execute", help="execute one notebook in a fresh kernel")
+    run.add_argument("notebook", type=Path)
+    run.add_argument("--out", type=Path, help="also write the executed notebook here (.ipynb)")
+    sub.add_parser("list", help="list the notebooks of the table of contents")
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        prepare()
+    elif args.command == "list":
+        for nb in toc_notebooks():
+            print(nb.relative_to(PROJECT_ROOT))
+    else:
+        prepare()
+        try:
+            nb = execute_notebook(args.notebook)
+        except NotebookExecutionError as err:
+            print(err, file=sys.stderr)
+            return 1
+        if args.out:
+            import nbformat
+
+            nbformat.write(nb, str(args.out))
+        print(f"executed {args.notebook} without error")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

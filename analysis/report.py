@@ -1,0 +1,345 @@
+"""Results registry, glue for the prose, figures and downloadable tables.
+
+A notebook records each headline number once with :func:`record`. The call
+
+* glues three strings for the prose (``key``, ``key_ci``, ``key_full``) through myst-nb, so
+  the text of the book never holds a hand-typed result, and
+* attaches the record (value, CI, unit, description) to the cell output, from where the book
+  build collects every record of every executed notebook into ``_build/results.json``
+  (see :func:`collect_results`). Results therefore travel with the executed outputs and can
+  never be stale with respect to them.
+
+``tests/expected/results.json`` holds the accepted values; :func:`compare_results` reports the
+keys that moved beyond their tolerance.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+#: Key of the output metadata that carries a result record.
+RESULT_METADATA_KEY = "brainclock_result"
+
+#: Data kinds a page can run on, with the banner text shown to readers.
+DATA_KINDS = {
+    "synthetic": (
+        "warning",
+        "Synthetic data",
+        "This page runs on the <b>synthetic LISA trial</b>: simulated people from a documented, "
+        "seeded simulator calibrated to published numbers. Its results illustrate and test the "
+        "method; they are not findings about real people.",
+    ),
+    "real-trial": (
+        "important",
+        "Real trial data",
+        "This page runs on <b>real trial data</b> read from the directory named by "
+        "<code>BRAINCLOCK_TRIAL_DIR</code>. Only aggregate results are shown.",
+    ),
+    "open-data": (
+        "note",
+        "Real open data",
+        "This page uses <b>real, openly published data</b> (see the data and provenance page) to "
+        "check that the methods behave on real measurements.",
+    ),
+}
+
+_KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+_MINUS = "\u2212"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One headline number of the book."""
+
+    key: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    unit: str
+    description: str
+    decimals: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def format_number(value: float, decimals: int = 2) -> str:
+    """Format a number for prose: fixed decimals, a true minus sign, no ``-0.00``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:,.{decimals}f}"
+    if re.fullmatch(r"-0(\.0*)?", text):
+        text = text[1:]
+    return text.replace("-", _MINUS)
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise ValueError(
+            f"result key {key!r} is invalid: use lowercase '<topic>.<name>' with letters, digits, "
+            "underscores and at least one dot, e.g. 'cohort.n_randomised'"
+        )
+
+
+def _as_float(name: str, value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    return out
+
+
+def make_result(
+    key: str,
+    value: float,
+    *,
+    ci: tuple[float, float] | None = None,
+    unit: str = "",
+    description: str = "",
+    decimals: int = 2,
+) -> Result:
+    """Validate and build a :class:`Result` (without displaying anything)."""
+    _check_key(key)
+    val = _as_float("value", value)
+    if not math.isfinite(val):
+        raise ValueError(f"result {key!r}: value must be finite, got {value!r}")
+    low = high = None
+    if ci is not None:
+        if len(ci) != 2:
+            raise ValueError(f"result {key!r}: ci must be (low, high), got {ci!r}")
+        low, high = (_as_float("ci", c) for c in ci)
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise ValueError(f"result {key!r}: ci must be finite with low <= high, got {ci!r}")
+    if not isinstance(decimals, int) or decimals < 0:
+        raise ValueError(f"decimals must be a non-negative int, got {decimals!r}")
+    return Result(key, val, low, high, unit, description, decimals)
+
+
+def glue_strings(result: Result) -> dict[str, str]:
+    """The strings glued for a result: ``key``, ``key_ci`` and ``key_full``."""
+    d = result.decimals
+    value = format_number(result.value, d)
+    unit = f" {result.unit}" if result.unit else ""
+    out = {result.key: value}
+    if result.ci_low is not None:
+        ci = f"{format_number(result.ci_low, d)} to {format_number(result.ci_high, d)}"
+        out[f"{result.key}_ci"] = ci
+        out[f"{result.key}_full"] = f"{value}{unit} (95% CI {ci})"
+    else:
+        out[f"{result.key}_ci"] = "n/a"
+        out[f"{result.key}_full"] = f"{value}{unit}"
+    return out
+
+
+def _glue_text(name: str, text: str, metadata: Mapping[str, Any] | None = None) -> None:
+    """Glue a plain string without displaying it (as ``myst_nb.glue(..., display=False)``)."""
+    from IPython.display import display
+    from myst_nb.ext.glue import GLUE_PREFIX
+
+    meta = {"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}}
+    if metadata:
+        meta.update(metadata)
+    display({GLUE_PREFIX + "text/plain": repr(text)}, raw=True, metadata=meta)
+
+
+def record(
+    key: str,
+    value: float,
+    *,
+    ci: tuple[float, float] | None = None,
+    unit: str = "",
+    description: str = "",
+    decimals: int = 2,
+) -> Result:
+    """Register a headline number and glue it for the prose.
+
+    Parameters
+    ----------
+    key : str
+        ``<topic>.<name>``, lowercase, e.g. ``"arms.hrt_vs_con_12m"``.
+    value : float
+        The estimate.
+    ci : (float, float), optional
+        95% confidence interval.
+    unit : str
+        Unit shown in ``key_full`` (e.g. ``"y"``, ``"Nm"``, ``"people"``).
+    description : str
+        One short sentence saying what the number is.
+    decimals : int
+        Decimals used in the glued text (0 for counts).
+
+    Returns
+    -------
+    Result
+        The validated record. Glued names: ``key`` (value), ``key_ci`` (``"a to b"``) and
+        ``key_full`` (``"v unit (95% CI a to b)"``).
+    """
+    result = make_result(key, value, ci=ci, unit=unit, description=description, decimals=decimals)
+    strings = glue_strings(result)
+    for i, (name, text) in enumerate(strings.items()):
+        meta = {RESULT_METADATA_KEY: result.to_dict()} if i == 0 else None
+        _glue_text(name, text, meta)
+    return result
+
+
+def glue_text(name: str, text: str) -> None:
+    """Glue a non-numeric string (e.g. a data-source label) for the prose."""
+    if not isinstance(text, str):
+        raise TypeError(f"glue_text({name!r}) needs a str, got {type(text).__name__}")
+    _glue_text(name, text)
+
+
+def data_banner(kind: str) -> None:
+    """Show a banner saying which kind of data the page runs on."""
+    if kind == "real":
+        kind = "real-trial"
+    if kind not in DATA_KINDS:
+        raise ValueError(f"kind must be one of {sorted(DATA_KINDS)}, got {kind!r}")
+    from IPython.display import HTML, display
+
+    level, title, text = DATA_KINDS[kind]
+    display(
+        HTML(
+            f'<div class="admonition {level} data-banner data-{kind}">'
+            f'<p class="admonition-title">{title}</p><p>{text}</p></div>'
+        )
+    )
+
+
+def figure(name: str, fig: Any, *, alt: str) -> None:
+    """Glue a matplotlib figure for a ``{glue:figure}`` directive, with alt text, and close it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    if not alt or not alt.strip():
+        raise ValueError(f"figure {name!r} needs alt text describing what it shows")
+    import io
+
+    buf = io.BytesIO()
+    # The alt text travels inside the PNG ("Description" text chunk); the book's Sphinx
+    # extension copies it to the <img alt=...> of the page.
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Description": alt.strip()})
+    plt.close(fig)
+    from myst_nb import glue
+
+    glue(name, Image(data=buf.getvalue(), format="png", alt=alt), display=False)
+
+
+def csv_data_uri(df: pd.DataFrame, *, index: bool = True) -> str:
+    """The table as a ``data:text/csv`` URI (so the download travels with the page)."""
+    payload = df.to_csv(index=index).encode("utf-8")
+    return "data:text/csv;base64," + base64.b64encode(payload).decode("ascii")
+
+
+def table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    caption: str = "",
+    index: bool = True,
+    decimals: int = 2,
+) -> None:
+    """Display a table with a caption and a *Download CSV* link."""
+    from IPython.display import HTML, display
+
+    if not re.fullmatch(r"[a-z0-9_\-]+", name):
+        raise ValueError(f"table name {name!r}: use lowercase letters, digits, '-' and '_'")
+    shown = df.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: format_number(v, decimals))
+    body = shown.to_html(index=index, border=0, classes="dataframe brainclock-table", escape=True)
+    cap = f"<p class='table-caption'>{html.escape(caption)}</p>" if caption else ""
+    link = (
+        f"<p class='table-download'><a download='{name}.csv' href='{csv_data_uri(df, index=index)}'>"
+        f"Download CSV ({name}.csv)</a></p>"
+    )
+    display(HTML(f"<div class='brainclock-table-wrap' id='table-{name}'>{cap}{body}{link}</div>"))
+
+
+# --- collecting and comparing results ------------------------------------------------------
+
+
+def results_from_notebook(nb: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every result record in an executed notebook (nbformat dict), in cell order."""
+    found = []
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            meta = output.get("metadata", {}) or {}
+            if RESULT_METADATA_KEY in meta:
+                found.append(dict(meta[RESULT_METADATA_KEY]))
+    return found
+
+
+def collect_notebooks(notebooks: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Merge the records of executed notebooks, given as ``(name, notebook)`` pairs.
+
+    Raises
+    ------
+    ValueError
+        If one key is recorded twice (a result is registered once, by one notebook).
+    """
+    registry: dict[str, dict[str, Any]] = {}
+    for name, nb in notebooks:
+        for rec in results_from_notebook(nb):
+            key = rec["key"]
+            if key in registry:
+                raise ValueError(
+                    f"result {key!r} recorded twice: in {registry[key]['notebook']} and in {name}"
+                )
+            registry[key] = {**rec, "notebook": name}
+    return dict(sorted(registry.items()))
+
+
+def collect_results(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """:func:`collect_notebooks` over executed ``.ipynb`` files."""
+    return collect_notebooks(
+        (Path(p).stem, json.loads(Path(p).read_text(encoding="utf-8"))) for p in sorted(paths)
+    )
+
+
+def default_tolerance(expected: Mapping[str, Any]) -> float:
+    """Absolute tolerance for a result: half a unit of its last shown decimal, at least 1e-9."""
+    return max(0.5 * 10 ** (-int(expected.get("decimals", 2))), 1e-9)
+
+
+def compare_results(
+    actual: Mapping[str, Mapping[str, Any]],
+    expected: Mapping[str, Mapping[str, Any]],
+    tolerances: Mapping[str, float] | None = None,
+) -> list[str]:
+    """Readable differences between two registries; an empty list means they agree.
+
+    A key's tolerance is ``tolerances[key]`` if given, else ``expected[key]["tolerance"]``,
+    else half a unit in the last decimal shown in the prose (:func:`default_tolerance`). The value
+    and both CI bounds are compared.
+    """
+    tolerances = dict(tolerances or {})
+    problems = []
+    for key in sorted(set(expected) - set(actual)):
+        problems.append(f"{key}: expected {expected[key]['value']!r} but the build recorded nothing")
+    for key in sorted(set(actual) - set(expected)):
+        problems.append(
+            f"{key}: new result {actual[key]['value']!r} not in tests/expected/results.json "
+            "(run `make expected` to accept)"
+        )
+    for key in sorted(set(actual) & set(expected)):
+        exp, act = expected[key], actual[key]
+        tol = tolerances.get(key, exp.get("tolerance", default_tolerance(exp)))
+        for field in ("value", "ci_low", "ci_high"):
+            e, a = exp.get(field), act.get(field)
+            if e is None and a is None:
+                continue
+            if e is None or a is None or not np.isclose(a, e, rtol=0, atol=tol):
+                problems.append(f"{key}.{field}: expected {e!r}, got {a!r} (tolerance {tol:g})")
+    return problems

@@ -1,0 +1,70 @@
+"""The book builds with -W, its results match the committed values, and it is self-contained."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlparse
+
+from analysis import report
+from analysis._paths import PROJECT_ROOT
+
+from .conftest import BUILD, html_pages
+
+EXPECTED = PROJECT_ROOT / "tests" / "expected" / "results.json"
+
+
+def _problems(log: str) -> list[str]:
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in log.splitlines()]
+    return [line for line in lines if re.search(r"WARNING|ERROR|Traceback|Exception", line)]
+
+
+def test_book_builds_without_warnings(book_build):
+    code, log = book_build
+    problems = _problems(log)
+    assert code == 0 and not problems, (
+        f"jupyter-book build -W -n exited {code}; warnings and errors (full log in "
+        "_build/book-build.log):\n" + "\n".join(problems[:40])
+    )
+
+
+def test_results_match_expected_values(book_build):
+    results_file = BUILD / "results.json"
+    assert results_file.exists(), "the build wrote no _build/results.json"
+    actual = json.loads(results_file.read_text())
+    expected = json.loads(EXPECTED.read_text())
+    problems = report.compare_results(actual, expected)
+    assert not problems, (
+        "results moved (if the change is deliberate, run `make expected` and commit "
+        "tests/expected/results.json):\n  " + "\n  ".join(problems)
+    )
+
+
+TAG_ATTR = re.compile(r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*?\b(src|href)=\"([^\"]+)\"", re.I)
+CSS_URL = re.compile(r"url\(['\"]?(https?:)?//", re.I)
+
+
+def test_site_loads_nothing_from_other_hosts(book_build):
+    offenders = []
+    for page in BUILD.joinpath("html").rglob("*.html"):
+        for tag, attr, url in TAG_ATTR.findall(page.read_text(encoding="utf-8", errors="replace")):
+            if tag.lower() == "link" and "stylesheet" not in url and not url.endswith((".css", ".js", ".woff", ".woff2")):
+                # <link rel="canonical"/"next"> are navigation, not loaded resources
+                continue
+            if urlparse(url).netloc:
+                offenders.append(f"{page.relative_to(BUILD)}: <{tag} {attr}={url}>")
+    for css in BUILD.joinpath("html").rglob("*.css"):
+        if CSS_URL.search(css.read_text(encoding="utf-8", errors="replace")):
+            offenders.append(f"{css.relative_to(BUILD)}: url() to another host")
+    assert not offenders, "resources from other hosts:\n" + "\n".join(offenders[:30])
+
+
+def test_every_toc_page_was_built(book_build):
+    from analysis import _bookbuild  # noqa: F401  (import check)
+    import yaml
+
+    toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + re.findall(r"file: (\S+)", (PROJECT_ROOT / "_toc.yml").read_text())
+    missing = [f for f in files if not (BUILD / "html" / f"{f}.html").exists()]
+    assert not missing, f"pages in _toc.yml without built HTML: {missing}"
+    assert html_pages(), "no HTML pages"

@@ -1,0 +1,71 @@
+"""The results registry: formatting, validation, collection and comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import report
+
+
+def test_format_number_uses_true_minus_and_no_negative_zero():
+    assert report.format_number(-1.4049, 2) == "\u22121.40"
+    assert report.format_number(-0.001, 2) == "0.00"
+    assert report.format_number(1234.5, 0) == "1,234"  # banker's rounding of .5 is Python's
+    assert report.format_number(float("nan")) == "n/a"
+
+
+def test_glue_strings_with_and_without_ci():
+    res = report.make_result("arms.x", -1.4012, ci=(-2.1, -0.7), unit="y")
+    assert report.glue_strings(res) == {
+        "arms.x": "\u22121.40",
+        "arms.x_ci": "\u22122.10 to \u22120.70",
+        "arms.x_full": "\u22121.40 y (95% CI \u22122.10 to \u22120.70)",
+    }
+    count = report.make_result("cohort.n", 451, decimals=0, unit="people")
+    assert report.glue_strings(count)["cohort.n_full"] == "451 people"
+
+
+@pytest.mark.parametrize(
+    "key, value, ci, match",
+    [
+        ("NoDot", 1.0, None, "key"),
+        ("Upper.Case", 1.0, None, "key"),
+        ("a.b", float("nan"), None, "finite"),
+        ("a.b", 1.0, (2.0, 1.0), "low <= high"),
+        ("a.b", "one", None, "number"),
+    ],
+)
+def test_make_result_rejects_bad_input(key, value, ci, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        report.make_result(key, value, ci=ci)
+
+
+def _nb(*records):
+    outputs = [{"output_type": "display_data", "data": {}, "metadata": {report.RESULT_METADATA_KEY: r}}
+               for r in records]
+    return {"cells": [{"cell_type": "code", "outputs": outputs}]}
+
+
+def test_collect_notebooks_merges_and_rejects_duplicates():
+    a = report.make_result("a.one", 1.0).to_dict()
+    b = report.make_result("b.two", 2.0, ci=(1.0, 3.0)).to_dict()
+    merged = report.collect_notebooks([("nb1", _nb(a)), ("nb2", _nb(b))])
+    assert list(merged) == ["a.one", "b.two"]
+    assert merged["b.two"]["notebook"] == "nb2"
+    with pytest.raises(ValueError, match="recorded twice.*nb1.*nb2"):
+        report.collect_notebooks([("nb1", _nb(a)), ("nb2", _nb(a))])
+
+
+def test_compare_results_reports_moved_missing_and_new_keys():
+    exp = {k: report.make_result(k, v, ci=(v - 1, v + 1)).to_dict() for k, v in
+           [("a.same", 1.0), ("a.moved", 2.0), ("a.gone", 3.0)]}
+    act = {k: report.make_result(k, v, ci=(v - 1, v + 1)).to_dict() for k, v in
+           [("a.same", 1.004), ("a.moved", 2.2), ("a.new", 4.0)]}
+    problems = report.compare_results(act, exp)
+    text = "\n".join(problems)
+    assert "a.same" not in text  # within half a unit of the 2nd decimal
+    assert "a.moved.value: expected 2.0, got 2.2" in text
+    assert "a.gone: expected 3.0 but the build recorded nothing" in text
+    assert "a.new: new result" in text
+    assert report.compare_results(act, exp, tolerances={"a.moved": 0.5, "a.gone": 1}) != []
+    assert report.compare_results(exp, exp) == []
