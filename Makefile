@@ -15,7 +15,7 @@ BROWSER := /usr/bin/chromium-headless-shell
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: help setup book book-only test test-unit test-notebooks bench expected notebook clean distclean
+.PHONY: help browser setup book book-only test test-unit test-notebooks bench expected notebook clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -32,9 +32,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(BROWSER):
-	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium-headless-shell
+browser:  ## Debian's headless Chromium and CJK fonts, for the site check and its screenshots
+	@if [ ! -x $(BROWSER) ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium-headless-shell fonts-noto-cjk; \
+	fi
 
 setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install everything from the locks
 
@@ -52,7 +54,7 @@ notebook: setup  ## execute one notebook alone: make notebook NB=notebooks/01_co
 	$(PY) -m analysis._bookbuild execute $(NB) --out _build/executed/$(basename $(notdir $(NB))).ipynb
 
 # --- checks ---------------------------------------------------------------------------------
-test: setup $(BROWSER)  ## set up, then run every check (unit, notebooks, book build, results, site)
+test: setup browser  ## set up, then run every check (unit, notebooks, book build, results, site)
 	$(PY) -m analysis._bookbuild prepare
 	$(PY) -m pytest tests/unit tests/notebooks tests/book
 

@@ -1,0 +1,38 @@
+"""Build plumbing: the execution cache is emptied exactly when code, lock or data change."""
+
+from __future__ import annotations
+
+from analysis import _bookbuild
+
+
+def test_fingerprint_follows_data_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("BRAINCLOCK_TRIAL_DIR", raising=False)
+    base = _bookbuild.fingerprint()
+    assert _bookbuild.fingerprint() == base  # deterministic
+    monkeypatch.setenv("BRAINCLOCK_TRIAL_DIR", str(tmp_path))
+    with_dir = _bookbuild.fingerprint()
+    assert with_dir["BRAINCLOCK_TRIAL_DIR"] != base["BRAINCLOCK_TRIAL_DIR"]
+    (tmp_path / "participants.tsv").write_text("participant_id\n")
+    assert _bookbuild.fingerprint()["BRAINCLOCK_TRIAL_DIR"] != with_dir["BRAINCLOCK_TRIAL_DIR"]
+
+
+def test_prepare_empties_the_cache_only_when_the_fingerprint_moves(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(_bookbuild, "CACHE_DIR", cache)
+    monkeypatch.setattr(_bookbuild, "FINGERPRINT_FILE", tmp_path / "fp.json")
+    monkeypatch.setattr(_bookbuild, "PROJECT_ROOT", tmp_path)  # no jupyter_execute folder here
+    state = {"analysis": "a", "lock": "l"}
+    monkeypatch.setattr(_bookbuild, "fingerprint", lambda: dict(state))
+    cache.mkdir()
+    assert _bookbuild.prepare(verbose=False) is True and not cache.exists()
+    cache.mkdir()
+    assert _bookbuild.prepare(verbose=False) is False and cache.exists()
+    state["analysis"] = "changed"
+    assert _bookbuild.prepare(verbose=False) is True and not cache.exists()
+
+
+def test_toc_notebooks_are_py_percent_files_in_reading_order():
+    notebooks = _bookbuild.toc_notebooks()
+    assert all(p.suffix == ".py" and p.exists() for p in notebooks)
+    names = [p.stem for p in notebooks if p.parent.name == "notebooks"]
+    assert names == sorted(names)
