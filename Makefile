@@ -14,6 +14,11 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROWSER := /usr/bin/chromium-headless-shell
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# one BLAS thread per process: the analyses parallelise with joblib; threaded BLAS on 2 cores
+# oversubscribes and was measured 10-100x slower on the small matrices used here.
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
 
 .PHONY: help browser setup book book-only test test-unit test-notebooks bench expected notebook clean distclean
 

@@ -1,0 +1,52 @@
+"""Regression models a :class:`analysis.clock.BrainAgeClock` can use (private)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+
+#: Model names a clock accepts.
+MODELS = ("ridge", "svr", "hgb")
+#: Default ridge penalties (features are standardised, so these are in comparable units).
+DEFAULT_ALPHAS = np.logspace(-2, 6, 17)
+
+
+def make_model(name: str, *, alphas=None, random_state: int | None = None):
+    """A fresh, unfitted regression pipeline named ``name``."""
+    if name == "ridge":
+        grid = DEFAULT_ALPHAS if alphas is None else np.asarray(alphas, dtype=float)
+        # store_cv_results + a scoring keeps the exact leave-one-out predictions (cv_results_)
+        ridge = RidgeCV(alphas=grid, store_cv_results=True, scoring="neg_mean_squared_error")
+        return make_pipeline(StandardScaler(), ridge)
+    if name == "svr":
+        search = GridSearchCV(
+            SVR(kernel="rbf", gamma="scale", epsilon=1.0),
+            {"C": [1.0, 10.0, 100.0]},
+            cv=KFold(3, shuffle=True, random_state=random_state),
+            scoring="neg_mean_absolute_error",
+        )
+        return make_pipeline(StandardScaler(), search)
+    if name == "hgb":
+        return HistGradientBoostingRegressor(
+            max_iter=300, learning_rate=0.05, early_stopping=True, random_state=random_state
+        )
+    raise ValueError(f"model must be one of {MODELS}; got {name!r}")
+
+
+def leave_one_out_predictions(model) -> np.ndarray | None:
+    """Exact leave-one-out predictions of a fitted ridge pipeline at its chosen penalty.
+
+    RidgeCV computes them in closed form while choosing the penalty; they are out-of-sample
+    for the regression (the scaler, which never sees age, was fitted on all training rows).
+    ``None`` for models without them.
+    """
+    ridge = model[-1] if hasattr(model, "steps") else model
+    if not isinstance(ridge, RidgeCV) or getattr(ridge, "cv_results_", None) is None:
+        return None
+    index = int(np.argmin(np.abs(np.asarray(ridge.alphas) - ridge.alpha_)))
+    return ridge.cv_results_[:, index]

@@ -1,0 +1,386 @@
+"""What the clock looks at, and what changes in the brain: connectivity patterns.
+
+* :func:`haufe_pattern` turns a linear model's weights into an *activation pattern*
+  (Haufe et al. 2014): for a model ``y_hat = X w`` the pattern ``a = cov(X) w / var(y_hat)
+  = cov(X, y_hat) / var(y_hat)`` says how each feature co-varies with the prediction. Weights
+  of a regularised model on correlated edges are not interpretable one by one; patterns are.
+  The pattern is computed from ``cov(X, y_hat)`` without ever forming the 12,720 x 12,720
+  covariance of the edges.
+* :func:`network_matrix` summarises any edge-wise quantity by pairs of Dosenbach networks.
+* :func:`network_clock_scores` tests "whole-brain, no single network": clocks trained on one
+  network's edges at a time against a clock on all edges, in cross-validation.
+* :func:`prefrontal_change` compares the 12-month change in prefrontal connectivity between
+  two arms, edge by edge with Benjamini-Hochberg FDR, and as a network-level mean.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from analysis.atlas import prefrontal_mask
+from analysis.connectome import connectivity_features, shrunk_covariances, unvectorize, vectorize
+from analysis.stats import fdr_bh
+
+__all__ = [
+    "reference_features",
+    "clock_pattern",
+    "haufe_pattern",
+    "edge_networks",
+    "network_matrix",
+    "network_edge_mask",
+    "network_clock_scores",
+    "scan_connectivity",
+    "prefrontal_change",
+    "PrefrontalChange",
+]
+
+#: Ridge penalties searched by the network-restricted clocks (standardised features).
+ALPHAS = np.logspace(-2, 6, 17)
+
+
+# --------------------------------------------------------------------------------------
+# Activation patterns
+# --------------------------------------------------------------------------------------
+def haufe_pattern(X: np.ndarray, predictions: np.ndarray, *, normalize: bool = True) -> np.ndarray:
+    """Haufe activation pattern of a model with one output.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The features the model saw (e.g. tangent edges).
+    predictions : ndarray of shape (n_samples,)
+        The model's output on ``X``. For a linear model ``X @ w`` this gives ``cov(X) w``.
+    normalize : bool, default=True
+        Divide by ``var(predictions)`` (Haufe 2014, eq. 6), so the pattern is in feature units
+        per unit of prediction (here: per year of predicted age).
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
+    X = np.asarray(X, dtype=float)
+    predictions = np.asarray(predictions, dtype=float)
+    if X.ndim != 2 or predictions.shape != (X.shape[0],):
+        raise ValueError(
+            f"X must be 2-D with one prediction per row; got X {X.shape}, predictions {predictions.shape}"
+        )
+    if X.shape[0] < 3:
+        raise ValueError(f"need at least 3 samples, got {X.shape[0]}")
+    centred = predictions - predictions.mean()
+    pattern = (X - X.mean(axis=0)).T @ centred / (len(centred) - 1)
+    if normalize:
+        variance = centred @ centred / (len(centred) - 1)
+        if variance <= 0:
+            raise ValueError("predictions are constant: the pattern is undefined")
+        pattern = pattern / variance
+    return pattern
+
+
+def reference_features(n: int = 800, *, seed: int = 0, reference=None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Tangent-space connectivity features of (a subset of) the reference cohort.
+
+    Parameters
+    ----------
+    n : int, default=800
+        People simulated (ignored when ``reference`` is given).
+    seed : int, default=0
+        Seed of the simulated reference cohort.
+    reference : analysis.trial.Reference, optional
+        A reference cohort to use instead.
+
+    Returns
+    -------
+    features : ndarray of shape (n, n_rois * (n_rois - 1) / 2)
+        Tangent features (reference mean fitted on these people).
+    age : ndarray of shape (n,)
+    atlas : DataFrame
+    """
+    from threadpoolctl import threadpool_limits
+
+    from analysis.trial import simulate_reference
+
+    reference = simulate_reference(n, seed=seed) if reference is None else reference
+    with threadpool_limits(limits=1, user_api="blas"):  # many small matrices: one thread is faster
+        stack = shrunk_covariances(reference.iter_timeseries())
+        features = connectivity_features(stack, "tangent")
+    return features, reference.participants["age"].to_numpy(float), reference.atlas
+
+
+def clock_pattern(features: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, object]:
+    """Fit the clock's regression model on precomputed features; return its Haufe pattern.
+
+    The model is the one :class:`analysis.clock.BrainAgeClock` uses by default (standardised
+    features + ridge with the penalty chosen by leave-one-out CV). The bias correction is left
+    out: it is an affine map of the prediction and does not change the pattern's direction.
+
+    Returns
+    -------
+    pattern : ndarray of shape (n_features,)
+        ``cov(X, y_hat) / var(y_hat)``: change of each edge per year of predicted age.
+    model : sklearn Pipeline
+        The fitted model.
+    """
+    model = _ridge().fit(np.asarray(features, float), np.asarray(age, float))
+    return haufe_pattern(features, model.predict(features)), model
+
+
+# --------------------------------------------------------------------------------------
+# Networks
+# --------------------------------------------------------------------------------------
+def edge_networks(networks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Network of each end of every edge, in :func:`analysis.connectome.vectorize` order."""
+    labels = np.asarray(networks)
+    rows, cols = np.tril_indices(len(labels), k=-1)
+    return labels[rows], labels[cols]
+
+
+def network_edge_mask(networks: Sequence[str], network: str, scope: str = "within") -> np.ndarray:
+    """Edges of one network: ``"within"`` (both ends in it) or ``"touching"`` (at least one)."""
+    first, second = edge_networks(networks)
+    if network not in set(first) | set(second):
+        raise ValueError(f"network {network!r} is not among the labels {sorted(set(networks))}")
+    if scope == "within":
+        return (first == network) & (second == network)
+    if scope == "touching":
+        return (first == network) | (second == network)
+    raise ValueError(f"scope must be 'within' or 'touching', got {scope!r}")
+
+
+def network_matrix(edge_values: np.ndarray, networks: Sequence[str], *, statistic: str = "mean") -> pd.DataFrame:
+    """Summarise an edge-wise vector by pairs of networks.
+
+    Parameters
+    ----------
+    edge_values : ndarray of shape (n_edges,)
+        One value per edge (lower triangle, :func:`~analysis.connectome.vectorize` order).
+    networks : sequence of str
+        Network label per ROI.
+    statistic : {"mean", "mean_abs", "sum_abs"}, default="mean"
+        Mean value, mean absolute value, or summed absolute value (a pair's share of the total).
+
+    Returns
+    -------
+    DataFrame
+        Symmetric networks x networks matrix (sorted labels).
+    """
+    values = np.asarray(edge_values, dtype=float)
+    first, second = edge_networks(networks)
+    if values.shape != first.shape:
+        raise ValueError(f"edge_values has {values.size} values but the atlas has {first.size} edges")
+    funcs = {"mean": np.mean, "mean_abs": lambda v: np.mean(np.abs(v)), "sum_abs": lambda v: np.sum(np.abs(v))}
+    if statistic not in funcs:
+        raise ValueError(f"statistic must be one of {sorted(funcs)}, got {statistic!r}")
+    names = sorted(set(first) | set(second))
+    out = pd.DataFrame(np.nan, index=names, columns=names)
+    for i, a in enumerate(names):
+        for b in names[: i + 1]:
+            pick = ((first == a) & (second == b)) | ((first == b) & (second == a))
+            if pick.any():
+                out.loc[a, b] = out.loc[b, a] = funcs[statistic](values[pick])
+    return out
+
+
+def _ridge():
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+
+
+def _cv_scores(X: np.ndarray, age: np.ndarray, folds) -> dict[str, float]:
+    from sklearn.model_selection import cross_val_predict
+
+    predicted = cross_val_predict(_ridge(), X, age, cv=folds)
+    error = predicted - age
+    return {"mae": float(np.mean(np.abs(error))), "r": float(np.corrcoef(predicted, age)[0, 1]),
+            "r2": float(1 - np.sum(error**2) / np.sum((age - age.mean()) ** 2))}
+
+
+def network_clock_scores(
+    X: np.ndarray,
+    age: np.ndarray,
+    networks: Sequence[str],
+    *,
+    scopes: Sequence[str] = ("within", "touching"),
+    n_splits: int = 5,
+    random_state: int | None = 0,
+) -> pd.DataFrame:
+    """Cross-validated accuracy of ridge clocks restricted to one network's edges, and all edges.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_edges)
+        Connectivity features (e.g. tangent), all edges in vectorised order.
+    age : ndarray of shape (n_samples,)
+        Chronological age.
+    networks : sequence of str
+        Network label per ROI.
+    scopes : sequence of {"within", "touching"}
+        Edge sets per network (see :func:`network_edge_mask`).
+    n_splits : int, default=5
+        K of the shuffled K-fold CV (the same folds for every edge set).
+    random_state : int or None, default=0
+        Seed of the folds.
+
+    Returns
+    -------
+    DataFrame
+        ``network, scope, n_edges, mae, r, r2``; the all-edges clock has network ``"all"``.
+    """
+    from sklearn.model_selection import KFold
+
+    X, age = np.asarray(X, dtype=float), np.asarray(age, dtype=float)
+    if X.ndim != 2 or len(age) != X.shape[0]:
+        raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
+    from threadpoolctl import threadpool_limits
+
+    folds = KFold(n_splits, shuffle=True, random_state=random_state)
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = [{"network": "all", "scope": "all", "n_edges": X.shape[1], **_cv_scores(X, age, folds)}]
+        for scope in scopes:
+            for network in sorted(set(networks)):
+                mask = network_edge_mask(networks, network, scope)
+                rows.append({"network": network, "scope": scope, "n_edges": int(mask.sum()),
+                             **_cv_scores(X[:, mask], age, folds)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# Change in prefrontal connectivity
+# --------------------------------------------------------------------------------------
+def scan_connectivity(trial, scans: pd.DataFrame, rois: np.ndarray | None = None) -> np.ndarray:
+    """Fisher-z correlation matrices of the given scans (Ledoit-Wolf, z-scored series).
+
+    Parameters
+    ----------
+    trial : analysis.trial.Trial
+        Source of the time series.
+    scans : DataFrame
+        Rows with ``participant_id`` and ``month``.
+    rois : boolean ndarray of shape (n_rois,), optional
+        Keep only these ROIs (default: all).
+
+    Returns
+    -------
+    ndarray of shape (n_scans, k, k)
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # many small matrices: one thread is faster
+        stack = shrunk_covariances(trial.iter_timeseries(scans), standardize=True)
+        corr = unvectorize(connectivity_features(stack, "correlation"), diagonal=1.0)
+    if rois is not None:
+        corr = corr[:, rois][:, :, rois]
+    return np.arctanh(np.clip(corr, -0.999999, 0.999999))
+
+
+class PrefrontalChange:
+    """Result of :func:`prefrontal_change`.
+
+    Attributes
+    ----------
+    edges : DataFrame
+        One row per prefrontal edge: ``roi_a, roi_b, network_a, network_b, difference`` (mean
+        change in arm A minus arm B, Fisher z), ``t, p, p_fdr``.
+    summary : DataFrame
+        Network-level results: rows ``all prefrontal`` and one per pair of networks among the
+        prefrontal ROIs with ``difference, se, ci_low, ci_high, t, p, n_a, n_b``.
+    rois : DataFrame
+        The prefrontal ROIs (atlas rows).
+    t_matrix : ndarray of shape (k, k)
+        Edge t-values as a matrix over the prefrontal ROIs (zero diagonal).
+    """
+
+    def __init__(self, edges, summary, rois, t_matrix):
+        self.edges, self.summary, self.rois, self.t_matrix = edges, summary, rois, t_matrix
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Welch two-sample comparison of means (a - b), with a 95% CI."""
+    va, vb = a.var(ddof=1, axis=0) / len(a), b.var(ddof=1, axis=0) / len(b)
+    diff = a.mean(axis=0) - b.mean(axis=0)
+    se = np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    t = diff / se
+    q = sps.t.ppf(0.975, df)
+    return {"difference": diff, "se": se, "ci_low": diff - q * se, "ci_high": diff + q * se,
+            "t": t, "p": 2 * sps.t.sf(np.abs(t), df)}
+
+
+def _paired_scans(trial, arms: Sequence[str], month: int) -> pd.DataFrame:
+    scans = trial.scans
+    keep = scans[scans["arm"].isin(arms) & scans["month"].isin([0, month])]
+    both = keep.groupby("participant_id")["month"].transform("nunique") == 2
+    return keep[both].sort_values(["participant_id", "month"]).reset_index(drop=True)
+
+
+def prefrontal_change(
+    trial, *, arm: str = "HRT", control: str = "CON", month: int = 12, rois: np.ndarray | None = None,
+) -> PrefrontalChange:
+    """Change in prefrontal connectivity from baseline to ``month``, ``arm`` versus ``control``.
+
+    People with a usable scan at both visits contribute their change in Fisher-z correlation
+    per edge; arms are compared with Welch's t-test per edge, with Benjamini-Hochberg FDR over
+    all prefrontal edges, and on the person-level mean over all prefrontal edges and over each
+    pair of networks (a handful of pre-specified tests, reported without adjustment).
+
+    Parameters
+    ----------
+    trial : analysis.trial.Trial
+    arm, control : str
+        Arms compared (difference = arm - control).
+    month : int, default=12
+        Follow-up visit.
+    rois : boolean ndarray, optional
+        ROI mask (default :func:`analysis.atlas.prefrontal_mask` of the trial's atlas).
+    """
+    rois = prefrontal_mask(trial.atlas) if rois is None else np.asarray(rois, bool)
+    if rois.sum() < 3:
+        raise ValueError(f"need at least 3 ROIs, got {int(rois.sum())}")
+    scans = _paired_scans(trial, [arm, control], month)
+    z = scan_connectivity(trial, scans, rois)
+    change = vectorize(z[1::2] - z[0::2])
+    person_arm = scans["arm"].to_numpy()[0::2]
+    a, b = change[person_arm == arm], change[person_arm == control]
+    if len(a) < 3 or len(b) < 3:
+        raise ValueError(f"too few people with both scans: {arm} {len(a)}, {control} {len(b)}")
+    atlas = trial.atlas[rois].reset_index(drop=True)
+    edges = _edge_table(atlas, _welch(a, b))
+    summary = _network_summary(a, b, atlas["network"].to_numpy())
+    t = np.zeros((len(atlas), len(atlas)))
+    rows, cols = np.tril_indices(len(atlas), k=-1)
+    t[rows, cols] = t[cols, rows] = edges["t"].to_numpy()
+    return PrefrontalChange(edges, summary, atlas, t)
+
+
+def _edge_table(atlas: pd.DataFrame, test: dict) -> pd.DataFrame:
+    rows, cols = np.tril_indices(len(atlas), k=-1)
+    edges = pd.DataFrame({
+        "roi_a": atlas["roi"].to_numpy()[rows], "roi_b": atlas["roi"].to_numpy()[cols],
+        "network_a": atlas["network"].to_numpy()[rows], "network_b": atlas["network"].to_numpy()[cols],
+        "difference": test["difference"], "t": test["t"], "p": test["p"],
+    })
+    edges["p_fdr"] = fdr_bh(edges["p"].to_numpy())
+    return edges
+
+
+def _network_summary(a: np.ndarray, b: np.ndarray, networks: np.ndarray) -> pd.DataFrame:
+    first, second = edge_networks(networks)
+    groups = {"all prefrontal": np.ones(len(first), bool)}
+    names = sorted(set(networks))
+    for i, x in enumerate(names):
+        for y in names[: i + 1]:
+            pick = ((first == x) & (second == y)) | ((first == y) & (second == x))
+            if pick.sum() >= 3:
+                groups[f"{y} / {x}"] = pick
+    rows = {}
+    for name, pick in groups.items():
+        test = _welch(a[:, pick].mean(axis=1), b[:, pick].mean(axis=1))
+        rows[name] = {**{k: float(v) for k, v in test.items()}, "n_edges": int(pick.sum()),
+                      "n_a": len(a), "n_b": len(b)}
+    return pd.DataFrame.from_dict(rows, orient="index")

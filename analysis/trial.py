@@ -1,0 +1,427 @@
+"""The LISA trial: a documented synthetic simulator and the real-trial data contract.
+
+The book's default data are a synthetic trial that looks like LISA in every published respect
+(:func:`simulate_trial`), generated from named, documented, overridable assumptions
+(:class:`TrialAssumptions`). Real trial data in the documented directory layout go through the
+same :class:`Trial` object (:func:`load_trial`); :func:`load_default_trial` picks real data when
+``BRAINCLOCK_TRIAL_DIR`` is set.
+
+Time series are generated lazily, one scan at a time, from an independent seeded stream per
+scan, so any subset is cheap and bit-identical to the same scans generated in a full pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from analysis import _trial_io as io
+from analysis import _trial_sim as sim
+from analysis._paths import TRIAL_DIR_ENV, env_path
+from analysis._trial_assumptions import TrialAssumptions
+from analysis._trial_io import TrialDataError
+from analysis.atlas import dosenbach_atlas
+
+__all__ = [
+    "ARMS", "MONTHS", "Trial", "Reference", "TrialAssumptions", "TrialDataError", "simulate_trial",
+    "simulate_reference", "load_trial", "load_default_trial", "baseline_table", "flow_counts",
+    "visit_summary", "strength_summary", "missingness_patterns",
+]
+
+ARMS = sim.ARMS
+MONTHS = sim.MONTHS
+
+
+@dataclass(eq=False)
+class Trial:
+    """A randomised trial: tables of people and visits, the atlas, and lazy ROI time series.
+
+    Attributes
+    ----------
+    participants : pandas.DataFrame
+        One row per randomised person: ``participant_id``, ``arm`` (HRT/MIT/CON), ``sex`` (F/M),
+        ``age`` (baseline, y), ``bmi``, ``chair_stand_30s``, ``stratum``.
+    visits : pandas.DataFrame
+        One row per person x month (0, 12, 24): ``attended``, ``age``, ``knee_extensor_mvc_nm``,
+        ``adherence_sessions_per_week`` (training arms, month 12), ``self_training`` (training
+        arms attending month 24), ``mri_acquired``, ``mri_usable``, ``mean_fd_mm``, ``n_volumes``.
+    atlas : pandas.DataFrame
+        ``roi, x, y, z, network`` (Dosenbach 2010, 160 ROIs).
+    source : str
+        ``"synthetic"`` or ``"real"``.
+    truth : pandas.DataFrame or None
+        Synthetic only: latent brain age and its components per person x month.
+    assumptions : TrialAssumptions or None
+        Synthetic only: the assumptions the trial was simulated with.
+    seed : int or None
+        Synthetic only: the seed.
+    """
+
+    participants: pd.DataFrame
+    visits: pd.DataFrame
+    atlas: pd.DataFrame
+    source: str
+    _reader: Callable[[str, int], np.ndarray] = field(repr=False)
+    truth: pd.DataFrame | None = None
+    assumptions: TrialAssumptions | None = None
+    seed: int | None = None
+
+    @property
+    def scans(self) -> pd.DataFrame:
+        """The visits with a usable rs-fMRI scan, in (participant_id, month) order."""
+        scans = self.visits[self.visits["mri_usable"]].merge(
+            self.participants[["participant_id", "arm", "sex"]], on="participant_id", how="left")
+        return scans.reset_index(drop=True)
+
+    @property
+    def roi_names(self) -> list[str]:
+        return self.atlas["roi"].tolist()
+
+    def timeseries(self, participant_id: str, month: int) -> np.ndarray:
+        """The (n_volumes, n_rois) float64 time series of one usable scan."""
+        row = self.visits[(self.visits["participant_id"] == participant_id) & (self.visits["month"] == month)]
+        if row.empty:
+            raise KeyError(f"no visit for participant_id={participant_id!r}, month={month!r}")
+        if not bool(row["mri_usable"].iat[0]):
+            raise KeyError(f"participant_id={participant_id!r}, month={month!r} has no usable scan")
+        return self._reader(participant_id, int(month))
+
+    def iter_timeseries(self, scans: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
+        """Time series of ``scans`` (default :attr:`scans`), one at a time, in row order."""
+        scans = self.scans if scans is None else scans
+        for pid, month in zip(scans["participant_id"], scans["month"]):
+            yield self.timeseries(pid, int(month))
+
+    def write(self, path: str | Path) -> Path:
+        """Write the real-trial layout to ``path`` (created); :func:`load_trial` reads it back."""
+        path = Path(path)
+        (path / "timeseries").mkdir(parents=True, exist_ok=True)
+        io.write_table(self.participants, path / "participants.tsv")
+        io.write_table(self.visits, path / "visits.tsv")
+        io.write_table(self.atlas, path / "atlas.tsv")
+        names = self.roi_names
+        for pid, month in zip(self.scans["participant_id"], self.scans["month"]):
+            data = self.timeseries(pid, int(month))
+            io.write_timeseries(data, names, path / "timeseries" / io.timeseries_name(pid, month))
+        return path
+
+    def __repr__(self) -> str:
+        return (f"Trial(source={self.source!r}, participants={len(self.participants)}, "
+                f"usable scans={int(self.visits['mri_usable'].sum())})")
+
+
+@dataclass(eq=False)
+class Reference:
+    """A healthy reference cohort (synthetic) for training a brain-age clock.
+
+    Attributes
+    ----------
+    participants : pandas.DataFrame
+        ``participant_id`` (R0001...), ``age``, ``sex``, ``mean_fd_mm``, ``n_volumes``.
+    truth : pandas.DataFrame
+        ``participant_id``, ``age``, ``brain_age`` (latent).
+    atlas : pandas.DataFrame
+    """
+
+    participants: pd.DataFrame
+    truth: pd.DataFrame
+    atlas: pd.DataFrame
+    _model: sim.SignalModel = field(repr=False)
+    seed: int = 0
+    source: str = "synthetic"
+    _index: dict | None = field(default=None, repr=False)
+
+    def timeseries(self, participant_id: str) -> np.ndarray:
+        """The (n_volumes, n_rois) float64 time series of one reference person."""
+        if self._index is None:
+            self._index = {pid: i for i, pid in enumerate(self.participants["participant_id"])}
+        if participant_id not in self._index:
+            raise KeyError(f"unknown reference participant_id={participant_id!r}")
+        i = self._index[participant_id]
+        return self._model.scan(self.seed, sim.KIND_REFERENCE, i, 0, float(self.truth["brain_age"].iat[i]),
+                                float(self.participants["mean_fd_mm"].iat[i]), 0.0,
+                                int(self.participants["n_volumes"].iat[i]))
+
+    def iter_timeseries(self, participants: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
+        """Time series of every (or the given) reference person, in row order."""
+        ids = (self.participants if participants is None else participants)["participant_id"]
+        for pid in ids:
+            yield self.timeseries(pid)
+
+    def __repr__(self) -> str:
+        return f"Reference(n={len(self.participants)}, seed={self.seed})"
+
+
+def _assumptions(assumptions: TrialAssumptions | None, overrides: dict[str, Any]) -> TrialAssumptions:
+    base = TrialAssumptions() if assumptions is None else assumptions
+    if not isinstance(base, TrialAssumptions):
+        raise TypeError(f"assumptions must be a TrialAssumptions, got {type(base).__name__}")
+    return base.with_overrides(**overrides)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def simulate_trial(seed: int = 0, *, assumptions: TrialAssumptions | None = None, **overrides: Any) -> Trial:
+    """Simulate the synthetic LISA trial.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of every random stream; the same seed gives bit-identical data.
+    assumptions : TrialAssumptions, optional
+        Base assumptions (default ``TrialAssumptions()``; ``TrialAssumptions.null()`` for a
+        trial without any arm effect).
+    **overrides
+        Fields of :class:`TrialAssumptions` to replace, e.g. ``effect_12m_hrt=0``.
+
+    Returns
+    -------
+    Trial
+        ``source == "synthetic"``, with ``truth`` and ``assumptions``.
+    """
+    seed = _check_seed(seed)
+    a = _assumptions(assumptions, overrides)
+    tables = sim.simulate_tables(seed, a)
+    atlas = dosenbach_atlas()
+    model = sim.SignalModel(a, atlas["network"].to_numpy())
+    people, truth, visits = tables["participants"], tables["truth"], tables["visits"]
+    index = {pid: i for i, pid in enumerate(people["participant_id"])}
+    brain_age = truth.set_index(["participant_id", "month"])["brain_age"]
+    fd = visits.set_index(["participant_id", "month"])["mean_fd_mm"]
+    is_hrt = dict(zip(people["participant_id"], people["arm"] == "HRT"))
+    boost = {0: 0.0, 12: a.prefrontal_hrt_12m, 24: a.prefrontal_hrt_24m}
+
+    def reader(pid: str, month: int) -> np.ndarray:
+        return model.scan(seed, sim.KIND_TRIAL, index[pid], month, float(brain_age[(pid, month)]),
+                          float(fd[(pid, month)]), boost[month] if is_hrt[pid] else 0.0, a.n_volumes)
+
+    return Trial(people, visits, atlas, "synthetic", reader, truth=truth, assumptions=a, seed=seed)
+
+
+def simulate_reference(n: int = 2433, seed: int = 0, *, assumptions: TrialAssumptions | None = None,
+                       **overrides: Any) -> Reference:
+    """Simulate healthy adults across adulthood from the trial's generative model (no arm effect).
+
+    Parameters
+    ----------
+    n : int
+        Number of people (default 2,433, the size of the published clock's training set).
+    seed : int
+        Seed; independent of (and not colliding with) the trial's streams.
+    assumptions, **overrides
+        As for :func:`simulate_trial`; ``reference_age_min``/``reference_age_max`` set the span.
+    """
+    seed = _check_seed(seed)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    a = _assumptions(assumptions, overrides)
+    table = sim.simulate_reference_table(seed, a, int(n))
+    atlas = dosenbach_atlas()
+    model = sim.SignalModel(a, atlas["network"].to_numpy())
+    people = table.drop(columns="brain_age")
+    truth = table[["participant_id", "age", "brain_age"]].copy()
+    return Reference(people, truth, atlas, model, seed=seed)
+
+
+def load_trial(path: str | Path, *, check_timeseries: bool = True) -> Trial:
+    """Read and validate a trial directory in the documented layout.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder holding ``participants.tsv``, ``visits.tsv``, ``atlas.tsv`` and ``timeseries/``.
+    check_timeseries : bool
+        Read every time-series file now and check its values (NaN, constant signals, length).
+        Headers and file presence are always checked; values are checked again on every read.
+
+    Raises
+    ------
+    TrialDataError
+        On any broken rule, naming file, row, column and rule. Nothing is dropped or coerced.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise TrialDataError(str(path), "trial directory must exist")
+    people = io.read_table(path / "participants.tsv", io.PARTICIPANT_COLUMNS)
+    io.check_participants(people)
+    visits = io.read_table(path / "visits.tsv", io.VISIT_COLUMNS)
+    io.check_visits(visits, people)
+    atlas = io.read_table(path / "atlas.tsv", io.ATLAS_COLUMNS)
+    io.check_atlas(atlas)
+    names = atlas["roi"].tolist()
+    usable = visits[visits["mri_usable"]]
+    expected = {io.timeseries_name(p, m) for p, m in zip(usable["participant_id"], usable["month"])}
+    _check_timeseries_files(path / "timeseries", expected, names)
+    n_volumes = {(p, int(m)): int(v) for p, m, v in zip(usable["participant_id"], usable["month"], usable["n_volumes"])}
+
+    def reader(pid: str, month: int) -> np.ndarray:
+        file = path / "timeseries" / io.timeseries_name(pid, month)
+        return io.read_timeseries(file, names, n_volumes[(pid, month)])
+
+    trial = Trial(people, visits, atlas, "real", reader)
+    if check_timeseries:
+        for _ in trial.iter_timeseries():
+            pass
+    return trial
+
+
+def _check_timeseries_files(folder: Path, expected: set[str], names: list[str]) -> None:
+    present = {p.name for p in folder.glob("*_timeseries.tsv")} if folder.is_dir() else set()
+    for name in sorted(expected - present):
+        raise TrialDataError(f"timeseries/{name}", "time-series file must exist for a scan marked usable",
+                             column="mri_usable", detail="visits.tsv marks this scan usable")
+    for name in sorted(present - expected):
+        raise TrialDataError(f"timeseries/{name}", "time-series file only for scans marked usable in visits.tsv",
+                             column="mri_usable")
+    for name in sorted(expected):
+        with open(folder / name) as fh:
+            io.check_header(fh.readline().rstrip("\n").split("\t"), names, f"timeseries/{name}")
+
+
+def load_default_trial(seed: int = 0) -> Trial:
+    """The real trial if ``BRAINCLOCK_TRIAL_DIR`` is set, else the synthetic trial of ``seed``."""
+    path = env_path(TRIAL_DIR_ENV)
+    return load_trial(path) if path is not None else simulate_trial(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# cohort tabulations (aggregates only: safe to show for real data)
+# --------------------------------------------------------------------------------------------
+def flow_counts(trial: Trial) -> pd.DataFrame:
+    """CONSORT flow per arm and visit: randomised, attended, MRI acquired, usable MRI.
+
+    Returns a tidy frame with columns ``arm`` (HRT/MIT/CON/All), ``month``, ``randomised``,
+    ``attended``, ``mri_acquired`` (if recorded), ``mri_usable``.
+    """
+    v = trial.visits.merge(trial.participants[["participant_id", "arm"]], on="participant_id")
+    agg = {"randomised": ("participant_id", "size"), "attended": ("attended", "sum"),
+           "mri_usable": ("mri_usable", "sum")}
+    if "mri_acquired" in v:
+        agg["mri_acquired"] = ("mri_acquired", "sum")
+    by_arm = v.groupby(["arm", "month"]).agg(**agg).reset_index()
+    total = v.groupby("month").agg(**agg).reset_index().assign(arm="All")
+    out = pd.concat([by_arm, total], ignore_index=True)
+    out["arm"] = pd.Categorical(out["arm"], [*ARMS, "All"])
+    cols = ["arm", "month", "randomised", "attended"] + (["mri_acquired"] if "mri_acquired" in v else []) + ["mri_usable"]
+    return out.sort_values(["arm", "month"])[cols].reset_index(drop=True).astype({"arm": str})
+
+
+def _smd(x: pd.Series, y: pd.Series, categorical: bool) -> float:
+    if categorical:
+        levels = sorted(set(x.dropna()) | set(y.dropna()))
+        p, q = x.value_counts(normalize=True), y.value_counts(normalize=True)
+        lvl = levels[0]
+        pa, pb = p.get(lvl, 0.0), q.get(lvl, 0.0)
+        sd = np.sqrt((pa * (1 - pa) + pb * (1 - pb)) / 2)
+        return float(abs(pa - pb) / sd) if sd > 0 else 0.0
+    sd = np.sqrt((x.var() + y.var()) / 2)
+    return float(abs(x.mean() - y.mean()) / sd) if sd > 0 else 0.0
+
+
+def baseline_table(trial: Trial) -> pd.DataFrame:
+    """Baseline characteristics by arm: mean (SD) or n (%), with the largest pairwise SMD.
+
+    Rows: women, age, BMI, BMI > 28, chair stand, chair stand <= 11, knee-extensor MVC, usable
+    baseline MRI. Columns: one per arm, ``Overall`` and ``Max SMD`` (largest absolute
+    standardized mean difference between two arms; < 0.1 is commonly read as balanced).
+    """
+    base = trial.visits[trial.visits["month"] == 0][["participant_id", "knee_extensor_mvc_nm", "mri_usable", "mean_fd_mm"]]
+    d = trial.participants.merge(base, on="participant_id")
+    d["female"] = d["sex"] == "F"
+    d["bmi_over_28"] = d["bmi"] > 28
+    d["chair_stand_le_11"] = d["chair_stand_30s"] <= 11
+    rows = [("Women, n (%)", "female", True), ("Age, y", "age", False), ("BMI, kg/m²", "bmi", False),
+            ("BMI > 28, n (%)", "bmi_over_28", True), ("30-s chair stand, count", "chair_stand_30s", False),
+            ("Chair stand ≤ 11, n (%)", "chair_stand_le_11", True),
+            ("Knee-extensor MVC, Nm", "knee_extensor_mvc_nm", False),
+            ("Usable baseline rs-fMRI, n (%)", "mri_usable", True)]
+    groups = {arm: d[d["arm"] == arm] for arm in ARMS}
+    groups["Overall"] = d
+    out = []
+    for label, col, categorical in rows:
+        entry = {"Characteristic": label}
+        for name, g in groups.items():
+            s = g[col]
+            if categorical:
+                entry[name] = f"{int(s.sum())} ({100 * s.mean():.1f}%)"
+            else:
+                entry[name] = f"{s.mean():.1f} ({s.std():.1f})"
+        smds = [_smd(groups[a][col].astype(float), groups[b][col].astype(float), categorical)
+                for i, a in enumerate(ARMS) for b in ARMS[i + 1:]]
+        entry["Max SMD"] = f"{max(smds):.3f}"
+        out.append(entry)
+    header = {"Characteristic": "n", **{k: str(len(g)) for k, g in groups.items()}, "Max SMD": ""}
+    return pd.DataFrame([header, *out]).set_index("Characteristic")
+
+
+def visit_summary(trial: Trial) -> pd.DataFrame:
+    """Per arm and month: attended n (%), training adherence, self-training, usable MRI, mean FD."""
+    v = trial.visits.merge(trial.participants[["participant_id", "arm"]], on="participant_id")
+    rows = []
+    for (arm, month), g in v.groupby(["arm", "month"], sort=False):
+        att = g[g["attended"]]
+        adh = g["adherence_sessions_per_week"].dropna()
+        st = g["self_training"].dropna()
+        rows.append({
+            "arm": arm, "month": int(month), "randomised": len(g), "attended": int(g["attended"].sum()),
+            "attended_pct": 100 * g["attended"].mean(),
+            "adherence_mean": adh.mean() if len(adh) else np.nan,
+            "adherence_ge2_pct": 100 * (adh >= 2).mean() if len(adh) else np.nan,
+            "self_training_n": int(st.sum()) if len(st) else np.nan,
+            "mri_usable": int(g["mri_usable"].sum()),
+            "mri_usable_pct_of_attended": 100 * g["mri_usable"].sum() / max(len(att), 1),
+            "mean_fd_mm_median": g.loc[g["mri_usable"], "mean_fd_mm"].median(),
+        })
+    out = pd.DataFrame(rows)
+    out["arm"] = pd.Categorical(out["arm"], ARMS)
+    return out.sort_values(["arm", "month"]).reset_index(drop=True).astype({"arm": str})
+
+
+def strength_summary(trial: Trial) -> pd.DataFrame:
+    """Knee-extensor MVC per arm and month: n, mean, SD, and mean % change from baseline (attenders)."""
+    v = trial.visits.merge(trial.participants[["participant_id", "arm"]], on="participant_id")
+    base = v[v["month"] == 0].set_index("participant_id")["knee_extensor_mvc_nm"]
+    v["pct_change"] = 100 * (v["knee_extensor_mvc_nm"] / v["participant_id"].map(base) - 1)
+    out = (v.dropna(subset=["knee_extensor_mvc_nm"]).groupby(["arm", "month"])
+           .agg(n=("knee_extensor_mvc_nm", "size"), mvc_mean=("knee_extensor_mvc_nm", "mean"),
+                mvc_sd=("knee_extensor_mvc_nm", "std"), pct_change_mean=("pct_change", "mean"))
+           .reset_index())
+    out["arm"] = pd.Categorical(out["arm"], ARMS)
+    return out.sort_values(["arm", "month"]).reset_index(drop=True).astype({"arm": str})
+
+
+def missingness_patterns(trial: Trial, column: str = "attended") -> pd.DataFrame:
+    """How many people per arm show each pattern of ``column`` over months 0/12/24 (aggregate).
+
+    Parameters
+    ----------
+    trial : Trial
+    column : str
+        A boolean column of ``visits``: ``"attended"`` or ``"mri_usable"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``pattern`` (e.g. ``"0 12 -"``: months present, ``-`` for missing), ``arm``, ``n``;
+        sorted from the most to the least common pattern.
+    """
+    if column not in ("attended", "mri_usable"):
+        raise ValueError(f"column must be 'attended' or 'mri_usable', got {column!r}")
+    wide = trial.visits.pivot(index="participant_id", columns="month", values=column)[list(MONTHS)]
+    pattern = wide.apply(lambda r: " ".join(str(m) if r[m] else "-" for m in MONTHS), axis=1)
+    arm = trial.participants.set_index("participant_id")["arm"].reindex(wide.index)
+    out = pd.DataFrame({"pattern": pattern, "arm": arm}).groupby(["pattern", "arm"]).size().rename("n").reset_index()
+    order = out.groupby("pattern")["n"].sum().sort_values(ascending=False).index
+    out["pattern"] = pd.Categorical(out["pattern"], order)
+    out["arm"] = pd.Categorical(out["arm"], ARMS)
+    full = (out.set_index(["pattern", "arm"])["n"]
+            .reindex(pd.MultiIndex.from_product([order, ARMS], names=["pattern", "arm"]), fill_value=0))
+    return full.reset_index().astype({"pattern": str, "arm": str})

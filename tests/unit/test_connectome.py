@@ -1,0 +1,150 @@
+"""Tests of analysis.connectome: agreement with nilearn, reference fitting, segregation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nilearn.connectome import ConnectivityMeasure, sym_matrix_to_vec
+from scipy.linalg import expm, logm
+from sklearn.covariance import LedoitWolf
+from sklearn.metrics import adjusted_rand_score
+
+from analysis.connectome import (
+    ConnectivityFeatures,
+    CovarianceStack,
+    connectivity_features,
+    find_communities,
+    geometric_mean,
+    log_euclidean_mean,
+    shrunk_covariances,
+    system_segregation,
+    unvectorize,
+    vectorize,
+)
+
+
+def _series(rng, n_scans=10, n_time=50, n_rois=7):
+    mixing = [np.eye(n_rois) + 0.4 * rng.standard_normal((n_rois, n_rois)) for _ in range(n_scans)]
+    return [rng.standard_normal((n_time, n_rois)) @ m for m in mixing]
+
+
+def _nilearn(kind, series):
+    measure = ConnectivityMeasure(
+        kind=kind, cov_estimator=LedoitWolf(store_precision=False), vectorize=True,
+        discard_diagonal=True,
+    )
+    return measure.fit_transform(series)
+
+
+@pytest.mark.parametrize("kind", ["correlation", "partial correlation"])
+def test_matches_nilearn_exactly(rng, kind):
+    series = _series(rng)
+    np.testing.assert_allclose(connectivity_features(series, kind), _nilearn(kind, series), atol=1e-12)
+
+
+def test_tangent_geometric_reference_matches_nilearn(rng):
+    series = _series(rng)
+    mine = connectivity_features(series, "tangent", reference="geometric")
+    np.testing.assert_allclose(mine, _nilearn("tangent", series), atol=1e-5)
+
+
+def test_tangent_log_euclidean_differs_only_by_reference(rng):
+    """Same whitening/log path: using nilearn's mean as reference reproduces nilearn."""
+    series = _series(rng)
+    nilearn_measure = ConnectivityMeasure(kind="tangent", cov_estimator=LedoitWolf(store_precision=False))
+    nilearn_measure.fit(series)
+    default = ConnectivityFeatures("tangent").fit(series)
+    difference = np.abs(default.mean_ - nilearn_measure.mean_).max()
+    assert 0 < difference < 0.1 * np.abs(nilearn_measure.mean_).max()
+    default.whitening_ = nilearn_measure.whitening_
+    expected = sym_matrix_to_vec(nilearn_measure.transform(series), discard_diagonal=True)
+    np.testing.assert_allclose(default.transform(series), expected, atol=1e-10)
+
+
+def test_log_euclidean_mean_is_closed_form(rng):
+    covs = shrunk_covariances(_series(rng, n_scans=5)).covariances
+    expected = expm(np.mean([logm(c).real for c in covs], axis=0))
+    np.testing.assert_allclose(log_euclidean_mean(covs), expected, atol=1e-10)
+
+
+def test_geometric_mean_of_commuting_matrices(rng):
+    values = rng.uniform(0.5, 3.0, size=(6, 4))
+    covs = np.stack([np.diag(v) for v in values])
+    np.testing.assert_allclose(geometric_mean(covs), np.diag(np.exp(np.log(values).mean(0))), atol=1e-9)
+
+
+def test_covariances_stream_and_match_sklearn(rng):
+    series = _series(rng, n_scans=4)
+    stack = shrunk_covariances(iter(series))
+    for cov, x in zip(stack.covariances, series):
+        np.testing.assert_allclose(cov, LedoitWolf().fit(x).covariance_, atol=1e-12)
+    assert len(stack) == 4 and stack[1:3].shape == (2, 7, 7) and stack[2].shape == (1, 7, 7)
+
+
+def test_reference_fitted_on_training_scans_only(rng):
+    series = _series(rng, n_scans=12)
+    train, test = series[:8], series[8:]
+    fitted = ConnectivityFeatures().fit(train)
+    np.testing.assert_allclose(fitted.mean_, log_euclidean_mean(shrunk_covariances(train).covariances))
+    refit = ConnectivityFeatures().fit(series)
+    assert not np.allclose(fitted.transform(test), refit.transform(test))
+
+
+def test_precomputed_covariances_give_same_features(rng):
+    series = _series(rng)
+    stack = shrunk_covariances(series)
+    np.testing.assert_allclose(
+        ConnectivityFeatures().fit(stack).transform(stack[3:]),
+        ConnectivityFeatures().fit(series).transform(series[3:]),
+    )
+
+
+def test_vectorize_matches_nilearn_order_and_round_trips(rng):
+    matrices = unvectorize(rng.standard_normal((3, 21)), diagonal=1.0)
+    assert matrices.shape == (3, 7, 7)
+    np.testing.assert_array_equal(vectorize(matrices), sym_matrix_to_vec(matrices, discard_diagonal=True))
+    np.testing.assert_array_equal(unvectorize(vectorize(matrices), diagonal=1.0), matrices)
+
+
+def test_errors_name_the_problem(rng):
+    series = _series(rng, n_scans=4)
+    with pytest.raises(ValueError, match="ROIs"):
+        shrunk_covariances(series + [rng.standard_normal((50, 6))])
+    fitted = ConnectivityFeatures().fit(series)
+    with pytest.raises(ValueError, match="6 ROIs but the transformer was fitted on 7"):
+        fitted.transform(_series(rng, n_rois=6))
+    bad = [s.copy() for s in series]
+    bad[2][5, 1] = np.nan
+    with pytest.raises(ValueError, match="time series 2 contains NaN"):
+        ConnectivityFeatures().fit(bad)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ConnectivityFeatures(kind="coherence").fit(series)
+    with pytest.raises(ValueError, match="2-D array"):
+        ConnectivityFeatures().fit(np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="empty"):
+        shrunk_covariances([])
+
+
+def test_system_segregation_by_hand():
+    labels = [0, 0, 1, 1]
+    conn = np.array([[1.0, 0.6, 0.1, 0.2], [0.6, 1.0, 0.3, 0.2], [0.1, 0.3, 1.0, 0.4], [0.2, 0.2, 0.4, 1.0]])
+    within, between = 0.5, 0.2
+    assert system_segregation(conn, labels) == pytest.approx((within - between) / within)
+    weaker = conn.copy()
+    weaker[0, 1] = weaker[1, 0] = 0.3
+    assert system_segregation(np.stack([conn, weaker]), labels)[1] < system_segregation(conn, labels)
+    with pytest.raises(ValueError, match="3 labels"):
+        system_segregation(conn, [0, 1, 1])
+
+
+def test_find_communities_recovers_planted_blocks(rng):
+    labels = np.repeat([0, 1, 2], 6)
+    conn = np.where(labels[:, None] == labels[None, :], 0.6, 0.05) + 0.03 * rng.standard_normal((18, 18))
+    found = find_communities((conn + conn.T) / 2, 3, random_state=0)
+    assert adjusted_rand_score(labels, found) == 1.0
+
+
+def test_non_positive_definite_covariance_is_reported():
+    stack = CovarianceStack(np.stack([np.eye(3), np.diag([1.0, 1.0, -1.0])]))
+    with pytest.raises(ValueError, match="not positive definite"):
+        ConnectivityFeatures().fit(stack)
