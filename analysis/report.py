@@ -199,8 +199,12 @@ def glue_text(name: str, text: str) -> None:
     _glue_text(name, text)
 
 
-def data_banner(kind: str) -> None:
-    """Show a banner saying which kind of data the page runs on."""
+def data_banner(kind: str, *, glue_as: str | None = None) -> None:
+    """Show a banner saying which kind of data the page runs on.
+
+    With ``glue_as``, the banner's title (e.g. "Synthetic data") is also glued under that name, so
+    other pages (the landing page) can say which data a pasted result came from.
+    """
     if kind == "real":
         kind = "real-trial"
     if kind not in DATA_KINDS:
@@ -208,6 +212,8 @@ def data_banner(kind: str) -> None:
     from IPython.display import HTML, display
 
     level, title, text = DATA_KINDS[kind]
+    if glue_as is not None:
+        _glue_text(glue_as, title)
     display(
         HTML(
             f'<div class="admonition {level} data-banner data-{kind}">'
@@ -258,7 +264,16 @@ def table(
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(lambda v: format_number(v, decimals))
-    body = shown.to_html(index=index, border=0, classes="dataframe brainclock-table", escape=True)
+    # Numbers right-aligned, text left-aligned: each cell carries a class by its column's type.
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               for c in df.columns]
+    kinds = pd.DataFrame([["num" if k else "text" for k in numeric]] * len(shown),
+                         index=shown.index, columns=shown.columns)
+    styler = shown.style.set_uuid(name.replace("-", "_")).set_td_classes(kinds)
+    styler = styler.set_table_attributes('class="dataframe brainclock-table"')
+    if not index:
+        styler = styler.hide(axis="index")
+    body = styler.to_html(escape="html")
     cap = f"<p class='table-caption'>{html.escape(caption)}</p>" if caption else ""
     link = (
         f"<p class='table-download'><a download='{name}.csv' href='{csv_data_uri(df, index=index)}'>"

@@ -25,7 +25,7 @@ from analysis import trial_analysis as ta
 
 data = ta.load_trial_analysis(seed=0)
 table = data.table
-report.data_banner(data.trial.source)
+report.data_banner(data.trial.source, glue_as="arms.data_kind")
 
 scans = table[table["has_scan"]]
 report.record("arms.n_people", scans["participant_id"].nunique(), unit="people", decimals=0,

@@ -20,8 +20,12 @@ from importlib import metadata
 from pathlib import Path
 
 from docutils import nodes
-from docutils.statemachine import StringList
+from docutils.parsers.rst import directives
+from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -47,32 +51,55 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
-def _rst_table(header: list[str], rows: list[list[str]], widths: str = "auto") -> list[str]:
-    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
-    for row in [header, *rows]:
-        cells = [str(c).replace("\n", " ").strip() or "\u2014" for c in row]
-        lines.append(f"   * - {cells[0]}")
-        lines.extend(f"     - {c}" for c in cells[1:])
-    lines.append("")
-    return lines
+def _cell(value) -> nodes.entry:
+    """A table cell: URLs become links, ``code`` becomes a literal, the rest is text."""
+    entry = nodes.entry()
+    para = nodes.paragraph()
+    text = str(value).replace("\n", " ").strip() or "\u2014"
+    if text.startswith(("http://", "https://")):
+        para += nodes.reference(text, text, refuri=text)
+    elif text.startswith("``") and text.endswith("``"):
+        para += nodes.literal(text[2:-2], text[2:-2])
+    else:
+        para += nodes.Text(text)
+    entry += para
+    return entry
 
 
-class _TableDirective(SphinxDirective):
-    has_content = False
+def table_node(header: list[str], rows: list[list[object]], widths: list[int] | None = None,
+               classes: tuple[str, ...] = ()) -> nodes.table:
+    """A docutils table built directly (no nested reST parsing inside a MyST page)."""
+    ncols = len(header)
+    widths = widths or [1] * ncols
+    table = nodes.table(classes=["brainclock-meta-table", *classes])
+    group = nodes.tgroup(cols=ncols)
+    table += group
+    for w in widths:
+        group += nodes.colspec(colwidth=w)
+    head = nodes.thead()
+    row = nodes.row()
+    for h in header:
+        row += _cell(h)
+    head += row
+    group += head
+    body = nodes.tbody()
+    for values in rows:
+        if len(values) != ncols:
+            raise ValueError(f"table row has {len(values)} cells, header has {ncols}: {values}")
+        row = nodes.row()
+        for v in values:
+            row += _cell(v)
+        body += row
+    group += body
+    return table
 
-    def lines(self) -> list[str]:  # pragma: no cover - overridden
-        raise NotImplementedError
 
-    def run(self) -> list[nodes.Node]:
-        container = nodes.container()
-        self.state.nested_parse(StringList(self.lines(), source="brainclock"), 0, container)
-        return container.children
-
-
-class SoftwareEnvironment(_TableDirective):
+class SoftwareEnvironment(SphinxDirective):
     """Versions and provenance of the build, read when the page is built."""
 
-    def lines(self) -> list[str]:
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
         commit = _git("rev-parse", "HEAD")
         dirty = _git("status", "--porcelain", "--untracked-files=no")
         if commit != "unknown" and dirty not in ("", "unknown"):
@@ -84,26 +111,142 @@ class SoftwareEnvironment(_TableDirective):
             ["Python", f"{platform.python_version()} ({platform.python_implementation()})"],
             ["Platform", f"{platform.system()} {platform.machine()}"],
         ]
-        out = _rst_table(["What", "Value"], rows, "30 70")
         pkgs = []
         for name in KEY_PACKAGES:
             try:
                 pkgs.append([name, metadata.version(name)])
             except metadata.PackageNotFoundError:
                 pkgs.append([name, "not installed"])
-        return out + _rst_table(["Package", "Version"], pkgs, "50 50")
+        return [table_node(["What", "Value"], rows, [30, 70]),
+                table_node(["Package", "Version"], pkgs, [50, 50])]
 
 
-class DataProvenance(_TableDirective):
-    """The open-data registry as a table."""
+class DataProvenance(SphinxDirective):
+    """The open-data registry: per dataset, what it can and cannot show and its pinned files."""
 
-    def lines(self) -> list[str]:
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
         from analysis import open_data
 
-        table = open_data.provenance_table()
-        header = [str(c) for c in table.columns]
-        rows = [[str(v) for v in row] for row in table.itertuples(index=False)]
-        return _rst_table(header, rows)
+        prov = open_data.provenance_table()
+        files = open_data.file_table()
+        out: list[nodes.Node] = []
+        for dataset, group in prov.groupby("dataset", sort=False):
+            first = group.iloc[0]
+            out.append(nodes.rubric(text=f"{first['title']} ({dataset})"))
+            facts = nodes.field_list()
+            for label, value in [("Licence", first["licence"]), ("What it can show", first["can_show"]),
+                                 ("What it cannot show", first["cannot_show"])]:
+                field = nodes.field()
+                field += nodes.field_name(text=label)
+                body = nodes.field_body()
+                body += nodes.paragraph(text=str(value) or "\u2014")
+                field += body
+                facts += field
+            out.append(facts)
+            source = {}
+            for row in group.itertuples(index=False):
+                for f in str(row.files).split("; "):
+                    source[f] = (row.source_repo, row.commit)
+            rows = []
+            for f in files[files["dataset"] == dataset].itertuples(index=False):
+                repo, commit = source.get(f.file, ("", ""))
+                rows.append([f.file, repo, f"``{str(commit)[:12]}``" if commit else "",
+                             f"``{f.sha256}``" if isinstance(f.sha256, str) else "",
+                             f.url if isinstance(f.url, str) else "derived locally"])
+            out.append(table_node(["File", "Source repository", "Commit", "sha256", "Pinned URL"],
+                                  rows, [18, 18, 10, 30, 24], classes=("brainclock-files",)))
+        return out
+
+
+class glued_image(nodes.General, nodes.Element):
+    """Placeholder for a figure glued in another page; resolved after all pages are read."""
+
+
+class GluedFigure(SphinxDirective):
+    """A numbered, captioned figure whose image was glued by another page's notebook.
+
+    Usage (MyST)::
+
+        ```{glued-figure} ../notebooks/03_arm_comparisons.py::fig-arms-trajectory
+        :name: fig-landing-trajectory
+        Caption text.
+        ```
+
+    myst-nb can paste text across pages but ``{glue:figure}`` only within a page; this directive
+    fills that gap. The image and its alt text (stored in the PNG) come from the glue cache of the
+    source page, so the figure is never a stale copy.
+    """
+
+    required_arguments = 1
+    has_content = True
+    option_spec = {"name": directives.unchanged, "width": directives.unchanged}
+
+    def run(self) -> list[nodes.Node]:
+        target = self.arguments[0]
+        if "::" not in target:
+            raise self.error(f"glued-figure needs '<path>::<key>', got {target!r}")
+        rel, key = target.split("::", 1)
+        _, path = self.env.relfn2path(rel, self.env.docname)
+        refdoc = self.env.path2doc(path)
+        if refdoc is None:
+            raise self.error(f"glued-figure: no page {rel!r} (resolved to {path})")
+        figure = nodes.figure(classes=["glued-figure"])
+        figure += glued_image(refdoc=refdoc, key=key, width=self.options.get("width", ""))
+        if self.content:
+            caption_nodes: list[nodes.Node] = []
+            container = nodes.Element()
+            self.state.nested_parse(self.content, self.content_offset, container)
+            first = container.children[0] if container.children else None
+            if isinstance(first, nodes.paragraph):
+                caption = nodes.caption(first.rawsource, "", *first.children)
+                caption.source, caption.line = self.get_source_info()
+                figure += caption
+                caption_nodes = container.children[1:]
+            else:
+                caption_nodes = container.children
+            if caption_nodes:
+                figure += nodes.legend("", *caption_nodes)
+        self.add_name(figure)
+        return [figure]
+
+
+class ResolveGluedImages(SphinxPostTransform):
+    """Replace each ``glued_image`` by the PNG glued under its key in the source page."""
+
+    default_priority = 5
+
+    def run(self, **kwargs) -> None:
+        import base64
+        import hashlib
+        import io
+        import os
+
+        from myst_nb.ext.glue.crossref import read_glue_cache
+        from PIL import Image
+
+        for node in list(self.document.findall(glued_image)):
+            data = read_glue_cache(self.env.mystnb_config.output_folder, node["refdoc"])
+            output = data.get(node["key"])
+            if output is None or "image/png" not in output.get("data", {}):
+                logger.warning(f"glued-figure: no PNG glued as {node['key']!r} in {node['refdoc']!r}",
+                               location=node)
+                node.parent.remove(node)
+                continue
+            png = base64.b64decode(output["data"]["image/png"])
+            with Image.open(io.BytesIO(png)) as img:
+                alt = img.info.get("Description", "")
+            name = hashlib.sha256(png).hexdigest() + ".png"
+            imgdir = Path(self.app.builder.outdir) / self.app.builder.imagedir
+            imgdir.mkdir(parents=True, exist_ok=True)
+            (imgdir / name).write_bytes(png)
+            page_dir = (Path(self.app.builder.outdir) / self.env.docname).parent
+            uri = os.path.relpath(imgdir / name, page_dir)
+            image = nodes.image(uri=uri, alt=alt or node["key"], candidates={"*": uri})
+            if node.get("width"):
+                image["width"] = node["width"]
+            node.replace_self(image)
 
 
 def _alt_from_png(app, doctree) -> None:
@@ -126,7 +269,13 @@ def _alt_from_png(app, doctree) -> None:
 
 
 def _always_reread(app, env, added, changed, removed):
-    return sorted(d for d in ALWAYS_REREAD if d in env.found_docs)
+    """Re-read the generated pages and every prose page on each build.
+
+    Prose pages paste results from notebook pages (cross-page glue); Sphinx does not know that
+    dependency, so without this a rebuild could show a stale number. They are cheap to re-read.
+    """
+    prose = {d for d in env.found_docs if Path(env.doc2path(d)).suffix == ".md"}
+    return sorted((prose | ALWAYS_REREAD) & set(env.found_docs))
 
 
 def _copy_mathjax(outdir: Path) -> None:
@@ -183,6 +332,9 @@ def _build_finished(app, exception) -> None:
 def setup(app):
     app.add_directive("software-environment", SoftwareEnvironment)
     app.add_directive("data-provenance", DataProvenance)
+    app.add_node(glued_image)
+    app.add_directive("glued-figure", GluedFigure)
+    app.add_post_transform(ResolveGluedImages)
     app.connect("env-get-outdated", _always_reread)
     app.connect("doctree-read", _alt_from_png)
     app.connect("build-finished", _build_finished)
