@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def _git(*args: str) -> str:
 def _cell(value) -> nodes.entry:
     """A table cell: URLs become links, ``code`` becomes a literal, the rest is text."""
     entry = nodes.entry()
+    if isinstance(value, nodes.Node):
+        entry += value
+        return entry
     para = nodes.paragraph()
     text = str(value).replace("\n", " ").strip() or "\u2014"
     if text.startswith(("http://", "https://")):
@@ -145,18 +149,37 @@ class DataProvenance(SphinxDirective):
                 field += body
                 facts += field
             out.append(facts)
-            source = {}
+            patterns = []  # (regex for file names, repo, commit); "NNN" stands for digits
             for row in group.itertuples(index=False):
                 for f in str(row.files).split("; "):
-                    source[f] = (row.source_repo, row.commit)
+                    f = re.sub(r"\s*\(\d+ files\)$", "", f.strip())
+                    rx = re.escape(f).replace("NNN", r"\d+")
+                    patterns.append((re.compile(rx + "$"), row.source_repo, row.commit))
+
+            def source_of(name: str) -> tuple[str, str]:
+                for rx, repo, commit in patterns:
+                    if rx.match(name):
+                        return repo, commit
+                return "", ""
+
             rows = []
             for f in files[files["dataset"] == dataset].itertuples(index=False):
-                repo, commit = source.get(f.file, ("", ""))
-                rows.append([f.file, repo, f"``{str(commit)[:12]}``" if commit else "",
-                             f"``{f.sha256}``" if isinstance(f.sha256, str) else "",
-                             f.url if isinstance(f.url, str) else "derived locally"])
-            out.append(table_node(["File", "Source repository", "Commit", "sha256", "Pinned URL"],
-                                  rows, [18, 18, 10, 30, 24], classes=("brainclock-files",)))
+                repo, commit = source_of(f.file)
+                name = nodes.paragraph()
+                if isinstance(f.url, str):
+                    name += nodes.reference(f.file, f.file, refuri=f.url)
+                else:
+                    name += nodes.Text(f"{f.file} (derived locally)")
+                where = f"{repo} @ {str(commit)[:10]}" if commit else (repo or "\u2014")
+                digest = f"``{f.sha256}``" if isinstance(f.sha256, str) else ""
+                rows.append([name, where, digest])
+            table = table_node(["File (link: pinned URL)", "Source repository @ commit", "sha256"],
+                               rows, [30, 30, 40], classes=("brainclock-files",))
+            if len(rows) > 8:  # long file lists fold away (sphinx-togglebutton), one click to open
+                note = nodes.paragraph(text=f"{len(rows)} files, each pinned and hash-checked:")
+                out += [note, nodes.container("", table, classes=["toggle"])]
+            else:
+                out.append(table)
         return out
 
 
