@@ -1,0 +1,89 @@
+"""Trial data are health data: no participant identifier may reach the site.
+
+A synthetic trial is written to disk in the real-data layout (``python -m analysis simulate``,
+with a seed the book does not use) and the trial notebooks are executed with
+``BRAINCLOCK_TRIAL_DIR`` pointing at it, exactly as a user with the real data would run them. Every
+output they produce — the HTML of the pages, the embedded CSV downloads, the glued values — and
+the results registry built from them are scanned for every participant id of that directory.
+
+The executions are not stored in the book's execution cache (``cache=False``): the book itself
+must keep showing the default data.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+
+from analysis import _bookbuild, report
+from analysis._paths import PROJECT_ROOT
+from tests.privacy_scan import find_identifiers
+
+# Every notebook that reads the trial, except 02_clock_validation, whose trial section applies the
+# same package function as 03 (trial_brain_age) and shows only aggregate figures; its synthetic
+# and open-data sections take minutes and do not depend on the trial directory.
+TRIAL_NOTEBOOKS = ["01_cohort", "03_arm_comparisons", "04_follow_up", "05_strength", "06_connectivity"]
+SEED_NOT_USED_BY_THE_BOOK = 7
+
+
+@pytest.fixture(scope="module")
+def real_layout_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trial") / "lisa"
+    subprocess.run(
+        [sys.executable, "-m", "analysis", "simulate", "--out", str(out),
+         "--seed", str(SEED_NOT_USED_BY_THE_BOOK)],
+        check=True, cwd=PROJECT_ROOT, capture_output=True, text=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def executed_on_real_layout(real_layout_dir, tmp_path_factory):
+    outputs = tmp_path_factory.mktemp("executed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BRAINCLOCK_TRIAL_DIR", str(real_layout_dir))
+        executed = []
+        for name in TRIAL_NOTEBOOKS:
+            path = PROJECT_ROOT / "notebooks" / f"{name}.py"
+            try:
+                nb = _bookbuild.execute_notebook(path, cache=False)
+            except _bookbuild.NotebookExecutionError as err:
+                pytest.fail(f"on a real-layout trial directory: {err}", pytrace=False)
+            nbformat.write(nb, outputs / f"{name}.ipynb")
+            executed.append((f"notebooks/{name}", nb))
+    registry = report.collect_notebooks(executed)
+    (outputs / "results.json").write_text(json.dumps(registry, indent=2))
+    return outputs
+
+
+def _participant_ids(directory):
+    ids = pd.read_csv(directory / "participants.tsv", sep="\t", dtype=str)["participant_id"]
+    assert ids.is_unique and len(ids) == 451
+    return list(ids)
+
+
+def test_the_scan_finds_identifiers_where_they_are(real_layout_dir, tmp_path):
+    """Positive control: the scanner sees this directory's ids in a row-level table."""
+    ids = _participant_ids(real_layout_dir)
+    (tmp_path / "rows.csv").write_text((real_layout_dir / "participants.tsv").read_text())
+    hits = find_identifiers(tmp_path, ids)
+    assert hits and ids[0] in hits[0]
+
+
+def test_pages_say_they_ran_on_real_data(executed_on_real_layout):
+    for name in TRIAL_NOTEBOOKS:
+        text = (executed_on_real_layout / f"{name}.ipynb").read_text()
+        assert "data-real-trial" in text, f"{name} does not show the real-data banner"
+        assert "data-synthetic" not in text or name == "06_connectivity", (
+            f"{name} shows the synthetic-data banner although it ran on a real directory"
+        )
+
+
+def test_no_participant_identifier_reaches_pages_csvs_or_results(real_layout_dir, executed_on_real_layout):
+    hits = find_identifiers(executed_on_real_layout, _participant_ids(real_layout_dir))
+    assert not hits, "participant identifiers in the outputs:\n" + "\n".join(hits[:20])
