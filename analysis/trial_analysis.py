@@ -119,6 +119,27 @@ def effect_key(prefix: str, comparison: str, month: int | None = None, suffix: s
     return key
 
 
+def record_effects(effects: pd.DataFrame, prefix: str, month: int, what: str) -> None:
+    """Register each arm contrast of ``effects`` (from :func:`arm_effects`) with its FDR p.
+
+    Keys are ``<prefix>.<a>_vs_<b>_<month>m`` (estimate in years with its 95% CI) and
+    ``<prefix>.p_fdr_<a>_vs_<b>_<month>m``; with the columns of
+    :func:`analysis.stats.standardize_effects` also ``<prefix>.std_...`` (in baseline-gap SDs).
+    ``what`` completes the description, e.g. "difference in 12-month change of the brain age gap".
+    """
+    from analysis import report
+
+    for row in effects.itertuples():
+        report.record(effect_key(prefix, row.comparison, month), row.estimate, ci=(row.ci_low, row.ci_high),
+                      unit="y", description=f"{row.comparison}: {what}")
+        report.record(effect_key(prefix, row.comparison, month, suffix="p_fdr_"), row.p_fdr, decimals=3,
+                      description=f"{row.comparison} at {month} months: FDR-adjusted p")
+        if "estimate_sd" in effects.columns:
+            report.record(effect_key(prefix, row.comparison, month, suffix="std_"), row.estimate_sd,
+                          ci=(row.ci_low_sd, row.ci_high_sd), unit="SD",
+                          description=f"{row.comparison} at {month} months in baseline-gap SDs")
+
+
 def analysis_table(trial: Any, brain_age: pd.DataFrame, *, min_adherence: float = 2.0) -> pd.DataFrame:
     """One row per randomised person x visit month, with the brain-age columns of usable scans.
 

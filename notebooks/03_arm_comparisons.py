@@ -91,14 +91,7 @@ report.table(
 effects_12 = ta.arm_effects(primary, 12)
 baseline_sd = table.loc[table["month"] == 0, "brain_age_gap"].std()
 effects_12 = stats.standardize_effects(effects_12, baseline_sd)
-for row in effects_12.itertuples():
-    key = ta.effect_key("arms", row.comparison, 12)
-    report.record(key, row.estimate, ci=(row.ci_low, row.ci_high), unit="y",
-                  description=f"{row.comparison}: difference in 12-month change of the brain age gap")
-    report.record(key.replace("arms.", "arms.p_fdr_"), row.p_fdr, decimals=3,
-                  description=f"{row.comparison} at 12 months: FDR-adjusted p")
-    report.record(key.replace("arms.", "arms.std_"), row.estimate_sd, ci=(row.ci_low_sd, row.ci_high_sd),
-                  unit="SD", description=f"{row.comparison} at 12 months in baseline-gap SDs")
+ta.record_effects(effects_12, "arms", 12, "difference in 12-month change of the brain age gap")
 report.record("arms.baseline_gap_sd", baseline_sd, unit="y", description="SD of the brain age gap at baseline")
 report.table(
     effects_12.set_index("comparison"),

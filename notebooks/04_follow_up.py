@@ -40,12 +40,8 @@ report.record("followup.n_scans_24m", len(scans_24), unit="scans", decimals=0,
 
 # %% tags=["hide-input"]
 effects_24 = ta.arm_effects(primary, 24)
-for row in effects_24.itertuples():
-    key = ta.effect_key("followup", row.comparison, 24)
-    report.record(key, row.estimate, ci=(row.ci_low, row.ci_high), unit="y",
-                  description=f"{row.comparison}: difference in change of the brain age gap from baseline to 24 months")
-    report.record(key.replace("followup.", "followup.p_fdr_"), row.p_fdr, decimals=3,
-                  description=f"{row.comparison} at 24 months: FDR-adjusted p")
+ta.record_effects(effects_24, "followup", 24,
+                  "difference in change of the brain age gap from baseline to 24 months")
 report.table(effects_24.set_index("comparison"), "followup-effects-24m",
              caption="Arm effects at 24 months: difference in change of the brain age gap from baseline (years of "
                      "predicted brain age), 95% CI, p and Benjamini-Hochberg adjusted p over the three comparisons.")

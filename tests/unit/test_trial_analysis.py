@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import stats
 from analysis import trial_analysis as ta
 
 
@@ -78,3 +79,24 @@ def test_change_table_and_strength_interaction_recover_slopes(rng):
     got = slopes.set_index("arm")["estimate"]
     assert got["HRT"] == pytest.approx(-0.5, abs=1e-8) and got["CON"] == pytest.approx(0.0, abs=1e-8)
     assert inter["p_joint"].iloc[0] < 1e-6
+
+
+def test_record_effects_registers_estimate_p_and_standardised_keys(monkeypatch):
+    from analysis import report
+
+    seen = {}
+    monkeypatch.setattr(report, "record", lambda key, value, **kw: seen.setdefault(key, (value, kw)))
+    effects = pd.DataFrame({
+        "comparison": ["HRT - CON", "MIT - CON"], "estimate": [-1.2, -0.5], "ci_low": [-2.0, -1.3],
+        "ci_high": [-0.4, 0.3], "p_fdr": [0.01, 0.2],
+    })
+    ta.record_effects(effects, "followup", 24, "what")
+    assert set(seen) == {"followup.hrt_vs_con_24m", "followup.p_fdr_hrt_vs_con_24m",
+                         "followup.mit_vs_con_24m", "followup.p_fdr_mit_vs_con_24m"}
+    assert seen["followup.hrt_vs_con_24m"][0] == -1.2
+    assert seen["followup.hrt_vs_con_24m"][1]["ci"] == (-2.0, -0.4)
+    seen.clear()
+    with_sd = stats.standardize_effects(effects, 2.0)
+    ta.record_effects(with_sd, "arms", 12, "what")
+    assert seen["arms.std_mit_vs_con_12m"][0] == pytest.approx(-0.25)
+    assert len(seen) == 6
