@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import re
 import shutil
@@ -42,6 +43,7 @@ MATHJAX_PARTS = [
     "output", "ui", "a11y", "input", "adaptors", "sre",
 ]
 ALWAYS_REREAD = {"book/software", "book/data"}
+NOTEBOOK_DOWNLOADS = "_downloads/notebooks"
 
 
 def _git(*args: str) -> str:
@@ -320,15 +322,15 @@ def _copy_mathjax(outdir: Path) -> None:
             shutil.copy2(p, dest / part)
 
 
-def _write_results(app) -> None:
-    """Collect the result records of every executed notebook page into ``_build/results.json``.
+def _executed_notebooks(app) -> list[tuple[str, object]]:
+    """The executed notebook of every notebook page, from the execution cache.
 
-    The outputs are read from the execution cache (``execute_notebooks: cache``), matched by the
-    notebook's code exactly as myst-nb matched them for the pages.
+    The book is built with ``execute_notebooks: cache``: the outputs are matched by the notebook's
+    code exactly as myst-nb matched them for the pages.
     """
     from jupyter_cache import get_cache
 
-    from analysis import _bookbuild, report
+    from analysis import _bookbuild
 
     cache = get_cache(str(Path(app.srcdir) / app.config.nb_execution_cache_path))
     executed = []
@@ -338,6 +340,13 @@ def _write_results(app) -> None:
             continue
         record = cache.match_cache_notebook(_bookbuild.read_notebook(source))
         executed.append((docname, cache.get_cache_bundle(record.pk).nb))
+    return executed
+
+
+def _write_results(app, executed) -> None:
+    """Collect the result records of every executed notebook page into ``_build/results.json``."""
+    from analysis import report
+
     registry = report.collect_notebooks(executed)
     target = Path(app.outdir).parent / "results.json"
     tmp = target.with_suffix(".json.tmp")
@@ -345,11 +354,46 @@ def _write_results(app) -> None:
     tmp.replace(target)
 
 
+def _notebook_download_links(app, doctree, docname) -> None:
+    """Under the title of every notebook page: download it as .ipynb (with outputs) or .py."""
+    if app.builder.format != "html":
+        return
+    source = Path(app.env.doc2path(docname))
+    if source.suffix != ".py":
+        return
+    page_dir = Path(app.outdir, docname).parent
+    ipynb = os.path.relpath(Path(app.outdir, NOTEBOOK_DOWNLOADS, source.stem + ".ipynb"), page_dir)
+    py = os.path.relpath(Path(app.outdir, "_sources", docname + ".py"), page_dir)
+    html = (
+        '<p class="notebook-downloads">Download this page: '
+        f'<a href="{ipynb}" download>notebook with outputs (.ipynb)</a> &middot; '
+        f'<a href="{py}" download>Jupytext source (.py)</a></p>'
+    )
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        return
+    title = next(iter(section.findall(nodes.title)), None)
+    index = section.index(title) + 1 if title is not None else 0
+    section.insert(index, nodes.raw("", html, format="html"))
+
+
+def _copy_executed_notebooks(app, executed) -> None:
+    """Write each executed notebook (outputs included) next to the pages that link to it."""
+    import nbformat
+
+    dest = Path(app.outdir, NOTEBOOK_DOWNLOADS)
+    dest.mkdir(parents=True, exist_ok=True)
+    for docname, nb in executed:
+        nbformat.write(nb, dest / (Path(docname).name + ".ipynb"))
+
+
 def _build_finished(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     _copy_mathjax(Path(app.outdir))
-    _write_results(app)
+    executed = _executed_notebooks(app)
+    _copy_executed_notebooks(app, executed)
+    _write_results(app, executed)
 
 
 def setup(app):
@@ -360,5 +404,6 @@ def setup(app):
     app.add_post_transform(ResolveGluedImages)
     app.connect("env-get-outdated", _always_reread)
     app.connect("doctree-read", _alt_from_png)
+    app.connect("doctree-resolved", _notebook_download_links)
     app.connect("build-finished", _build_finished)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -68,3 +68,22 @@ def test_every_toc_page_was_built(book_build):
     missing = [f for f in files if not (BUILD / "html" / f"{f}.html").exists()]
     assert not missing, f"pages in _toc.yml without built HTML: {missing}"
     assert html_pages(), "no HTML pages"
+
+
+def test_every_notebook_page_offers_its_ipynb_with_outputs_and_its_py(book_build):
+    from analysis import _bookbuild
+
+    for source in _bookbuild.toc_notebooks():
+        page = BUILD / "html" / "notebooks" / f"{source.stem}.html"
+        html = page.read_text(encoding="utf-8")
+        links = re.findall(r'<p class="notebook-downloads">.*?</p>', html, flags=re.S)
+        assert links, f"{page.name}: no download links under the title"
+        targets = re.findall(r'href="([^"]+)"', links[0])
+        assert {t.rsplit(".", 1)[-1] for t in targets} == {"ipynb", "py"}, targets
+        for target in targets:
+            path = (page.parent / target).resolve()
+            assert path.is_file(), f"{page.name}: download {target} does not exist"
+        ipynb = json.loads((page.parent / targets[0]).resolve().read_text(encoding="utf-8"))
+        outputs = [o for c in ipynb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        assert outputs, f"{targets[0]} has no outputs: the reader would get an unexecuted notebook"
+        assert (page.parent / targets[1]).resolve().read_text(encoding="utf-8") == source.read_text(encoding="utf-8")
