@@ -22,7 +22,7 @@ def _box(ax, x: float, y: float, text: str, *, width: float, height: float, colo
          fill: str = "white") -> None:
     ax.add_patch(plt.Rectangle((x - width / 2, y - height / 2), width, height, facecolor=fill,
                                edgecolor=color, linewidth=1.4))
-    ax.text(x, y, text, ha="center", va="center", fontsize=8.5, linespacing=1.35)
+    ax.text(x, y, text, ha="center", va="center", fontsize=10, linespacing=1.35)
 
 
 def _arrow(ax, x0: float, y0: float, x1: float, y1: float) -> None:
@@ -46,7 +46,7 @@ def consort_diagram(flow: pd.DataFrame) -> plt.Figure:
     arms = [a for a in ARM_COLORS if a in set(flow["arm"])]
     months = sorted(flow["month"].unique())
     f = flow.set_index(["arm", "month"])
-    fig, ax = plt.subplots(figsize=(10.5, 1.2 + 1.3 * (len(months) + 1)))
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 1.3 * (len(months) + 1)))
     ax.set_xlim(-1.5, 3 * 3.2)
     top = 1.4 * (len(months) + 2)
     ax.set_ylim(top - 1.4 * (len(months) + 1) - 0.6, top + 0.6)
@@ -65,13 +65,13 @@ def consort_diagram(flow: pd.DataFrame) -> plt.Figure:
             row = f.loc[(arm, month)]
             n = int(row["randomised"])
             att, mri = int(row["attended"]), int(row["mri_usable"])
-            _arrow(ax, x, y + 1.4 - 0.45, x, y + 0.5)
+            _arrow(ax, x, y + 1.4 - (0.4 if k == 0 else 0.55), x, y + 0.55)
             label = "Baseline" if month == 0 else f"Month {month}"
-            _box(ax, x, y, f"{label}: attended {att} ({100 * att / n:.0f}%)\nusable rs-fMRI {mri}",
-                 width=2.9, height=0.85, color=ARM_COLORS[arm])
+            _box(ax, x, y, f"{label}\nattended {att} ({100 * att / n:.0f}%)\nusable rs-fMRI {mri}",
+                 width=2.8, height=1.1, color=ARM_COLORS[arm])
         tot = f.loc[("All", month)]
         ax.text(-1.45, y, f"All arms:\nattended {int(tot['attended'])}\nusable rs-fMRI {int(tot['mri_usable'])}",
-                fontsize=7.5, va="center", ha="left", color="#555")
+                fontsize=8.5, va="center", ha="left", color="#555")
     fig.tight_layout()
     return fig
 
