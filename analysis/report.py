@@ -72,6 +72,12 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _ipython_display_(self) -> None:
+        """Show nothing: a recorded result reaches the page through its glued text only.
+
+        Without this, a cell ending in ``report.record(...)`` would print the record's repr.
+        """
+
 
 def format_number(value: float, decimals: int = 2) -> str:
     """Format a number for prose: fixed decimals, a true minus sign, no ``-0.00``."""

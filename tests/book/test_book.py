@@ -87,3 +87,9 @@ def test_every_notebook_page_offers_its_ipynb_with_outputs_and_its_py(book_build
         outputs = [o for c in ipynb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
         assert outputs, f"{targets[0]} has no outputs: the reader would get an unexecuted notebook"
         assert (page.parent / targets[1]).resolve().read_text(encoding="utf-8") == source.read_text(encoding="utf-8")
+
+
+def test_no_page_shows_a_raw_result_record(book_build):
+    """Registered results reach the prose through glue; a bare repr on a page is a leak of plumbing."""
+    offenders = [str(p.relative_to(BUILD)) for p in html_pages() if "Result(key=" in p.read_text(encoding="utf-8")]
+    assert not offenders, f"pages showing a raw Result(...) repr: {offenders}"

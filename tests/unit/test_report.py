@@ -69,3 +69,12 @@ def test_compare_results_reports_moved_missing_and_new_keys():
     assert "a.new: new result" in text
     assert report.compare_results(act, exp, tolerances={"a.moved": 0.5, "a.gone": 1}) != []
     assert report.compare_results(exp, exp) == []
+
+
+def test_a_result_ending_a_cell_displays_nothing():
+    """A cell whose last line is report.record(...) must not print the record on the page."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    result = report.make_result("demo.value", 1.5, unit="y", description="d")
+    data, metadata = InteractiveShell.instance().display_formatter.format(result)
+    assert data == {} and metadata == {}, f"a Result would be shown as {data}"
