@@ -68,7 +68,11 @@ def fingerprint() -> dict[str, str]:
 
 
 def prepare(verbose: bool = True) -> bool:
-    """Empty the execution cache if code, lock or data changed. Returns True if it was emptied."""
+    """Empty the execution cache if code, lock or data changed. Returns True if it was emptied.
+
+    With it go myst-nb's executed notebooks and glue data and Sphinx's parsed pages, so the next
+    build re-reads every page: a notebook whose own text did not change still shows new outputs.
+    """
     current = fingerprint()
     previous = None
     if FINGERPRINT_FILE.exists():
@@ -81,9 +85,11 @@ def prepare(verbose: bool = True) -> bool:
         changed = sorted(k for k in current if not previous or previous.get(k) != current[k])
         if CACHE_DIR.exists():
             shutil.rmtree(CACHE_DIR)
-        for executed in (PROJECT_ROOT / "_build" / "jupyter_execute",):
-            if executed.exists():
-                shutil.rmtree(executed)
+        # Sphinx keeps the parsed pages (doctrees) of unchanged sources and would render old
+        # outputs and old cross-page glue from them; myst-nb keeps executed copies and glue data.
+        for derived in (PROJECT_ROOT / "_build" / "jupyter_execute", PROJECT_ROOT / "_build" / ".doctrees"):
+            if derived.exists():
+                shutil.rmtree(derived)
         if verbose:
             print(f"execution cache emptied (changed: {', '.join(changed)})")
     FINGERPRINT_FILE.parent.mkdir(parents=True, exist_ok=True)

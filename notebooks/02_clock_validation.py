@@ -156,18 +156,21 @@ report.figure("clock-learning-curve", fig,
 # %% [markdown]
 # ```{glue:figure} clock-learning-curve
 # :name: fig-clock-learning-curve
-# Held-out MAE against training-set size (**synthetic**, one fixed test set of 487 people). The
+# Held-out MAE against training-set size (**synthetic**, one fixed test set of {glue:text}`clock.synthetic_n_test` people). The
 # clock keeps improving with more training people, as published connectivity clocks do
 # {cite:p}`dadi2019`.
 # ```
 #
-# Which connectivity kind and which model? The comparison below uses a random subset of 800
-# reference people and 3-fold cross-validation, everything (reference mean, scaling, penalty,
+# Which connectivity kind and which model? The comparison below uses a random subset of
+# {glue:text}`clock.compare_n` reference people and {glue:text}`clock.compare_folds`-fold cross-validation, everything (reference mean, scaling, penalty,
 # bias correction) refitted inside each training fold, to keep this page quick; pass larger
 # numbers to `analysis.clock.compare_clocks` for a fuller study.
 
 # %% tags=["hide-input"]
-subset = np.random.default_rng(SEED).choice(len(ref_age), 800, replace=False)
+COMPARE_N, COMPARE_FOLDS = 800, 3  # kept small for the book; compare_clocks scales up
+report.glue_text("clock.compare_n", f"{COMPARE_N:,}")
+report.glue_text("clock.compare_folds", str(COMPARE_FOLDS))
+subset = np.random.default_rng(SEED).choice(len(ref_age), COMPARE_N, replace=False)
 ids = reference.participants["participant_id"].to_numpy()[subset]
 sub_cov = ref_cov[subset]
 sub_std = shrunk_covariances((reference.timeseries(p) for p in ids), standardize=True)
@@ -178,10 +181,10 @@ clocks = {
     "tangent + RBF SVR": BrainAgeClock("tangent", model="svr", random_state=SEED),
 }
 inputs = {label: sub_std if label.startswith("correlation") else sub_cov for label in clocks}
-comparison = compare_clocks(clocks, inputs, ref_age[subset], n_splits=3, random_state=SEED)
+comparison = compare_clocks(clocks, inputs, ref_age[subset], n_splits=COMPARE_FOLDS, random_state=SEED)
 report.table(comparison.set_index("clock")[["mae", "rmse", "r", "r2", "mae_corrected", "mean_age_mae"]],
              "clock-comparison",
-             caption="Synthetic reference subset (800 people), 3-fold CV: uncorrected MAE, RMSE, r, "
+             caption=f"Synthetic reference subset ({COMPARE_N:,} people), {COMPARE_FOLDS}-fold CV: uncorrected MAE, RMSE, r, "
                      "R², MAE of Beheshti-corrected predictions, and MAE of predicting the mean age.")
 best = comparison.sort_values("mae").iloc[0]
 report.glue_text("clock.best_kind_model", str(best["clock"]))
@@ -201,7 +204,8 @@ report.glue_text("clock.best_kind_model", str(best["clock"]))
 #
 # ### Development fMRI (children and young adults, movie watching)
 #
-# 90 BASC-064 connectomes from nilearn's development fMRI sample (ages 3.5–39). **The mapping of
+# {glue:text}`00_open_data.py::open_data.devfmri_n:s` BASC-064 connectomes from nilearn's development fMRI sample (ages
+# {glue:text}`00_open_data.py::open_data.devfmri_age_min:s` to {glue:text}`00_open_data.py::open_data.devfmri_age_max:s`). **The mapping of
 # rows to people (and so to ages) is inferred, not published**: the order adults-then-children
 # reproduces the child/adult accuracy of the original tutorial, the reverse order gives chance.
 # This checks that the clock code learns age from real connectivity, in a different age range,
@@ -229,12 +233,13 @@ report.record("clock.devfmri_p", dev_eval.p_value, decimals=3,
 #
 # ### ds003871 (resting state, younger vs older adults, group labels only)
 #
-# 62 people's resting-state time series (60 group-ICA components, 295 volumes). There are no
+# {glue:text}`00_open_data.py::open_data.ds003871_n:s` people's resting-state time series ({glue:text}`00_open_data.py::open_data.ds003871_n_components:s` group-ICA components,
+# {glue:text}`00_open_data.py::open_data.ds003871_n_timepoints:s` volumes). There are no
 # per-person ages, so no age can be predicted; instead the full path (time series → tangent
 # connectivity → linear model) is tested on real older-adult resting-state data by telling the
 # two groups apart, and the simulator's central assumption is tested directly: **is system
 # segregation** {cite:p}`chan2014` **lower in the older group?** Communities are found by
-# spectral clustering of the mean connectome of all 62 people (blind to group).
+# spectral clustering of the mean connectome of all {glue:text}`00_open_data.py::open_data.ds003871_n:s` people (blind to group).
 
 # %% tags=["hide-input"]
 ica, ica_groups = open_data.load_ds003871()
@@ -292,7 +297,7 @@ report.figure("clock-segregation", fig,
 # (difference {glue:text}`clock.segregation_difference_full`), positive (older people *more*
 # segregated) for every number of communities tried ({numref}`fig-clock-segregation` and the
 # table). Caveats cut both ways: ICA components are not anatomical networks (some are noise
-# components), communities found from 60 components are unstable, and 62 people give wide
+# components), communities found from {glue:text}`00_open_data.py::open_data.ds003871_n_components:s` components are unstable, and {glue:text}`00_open_data.py::open_data.ds003871_n:s` people give wide
 # intervals. The synthetic world's declining segregation follows the ROI-based literature
 # {cite:p}`chan2014,geerligs2015`; this real-data check is a reason to read the synthetic
 # results as illustrations of the method, not as predictions of what real data will show.
@@ -305,8 +310,8 @@ report.figure("clock-segregation", fig,
 #
 # ### fcon1000 cortical thickness, and an external test
 #
-# A structural (not fMRI) check of the clock code on a lifespan sample: 1,078 people aged 8–85
-# from 23 sites, 148 regional thickness features. Within fcon1000 the clock gets the thickness
+# A structural (not fMRI) check of the clock code on a lifespan sample: {glue:text}`00_open_data.py::open_data.fcon1000_n:s` people aged
+# {glue:text}`00_open_data.py::open_data.fcon1000_age_min:s` to {glue:text}`00_open_data.py::open_data.fcon1000_age_max:s` from {glue:text}`00_open_data.py::open_data.fcon1000_n_sites:s` sites, {glue:text}`00_open_data.py::open_data.thickness_n_features:s` regional thickness features. Within fcon1000 the clock gets the thickness
 # features plus one indicator per site (site handling). The external test trains on all of
 # fcon1000 (thickness only), estimates each new site's offset on the OpenNeuro `ad` split and
 # tests on the `te` split, people never used for training or calibration.
@@ -339,8 +344,8 @@ report.record("clock.transfer_r", transfer_metrics.loc["site-calibrated", "r"],
 # after site calibration (r = {glue:text}`clock.transfer_r`): new scanners shift
 # thickness, and a few dozen calibration people per site remove much of the shift. Published
 # structural clocks trained on whole-brain T1 images of thousands of people are considerably more
-# accurate {cite:p}`cole2018`; a 148-feature thickness clock from 1,078 people is a check of the
-# code and the site handling, not a competitive structural clock, and with 57 people aged 60+ it
+# accurate {cite:p}`cole2018`; a thickness clock on {glue:text}`00_open_data.py::open_data.thickness_n_features:s` features from {glue:text}`00_open_data.py::open_data.fcon1000_n:s` people is a check of the
+# code and the site handling, not a competitive structural clock, and with {glue:text}`00_open_data.py::open_data.fcon1000_n_60plus:s` people aged 60+ it
 # says little about the trial's age range.
 
 # %% tags=["hide-input"]
@@ -386,6 +391,7 @@ report.table(summary_table, "clock-validation-summary", index=False,
 brain_age = trial_brain_age(trial, seed=SEED)
 report.record("clock.trial_scans", len(brain_age), decimals=0, unit="scans",
               description="Usable trial scans the clock was applied to.")
+report.glue_text("clock.trial_age_range", f"{brain_age['age'].min():.0f} to {brain_age['age'].max():.0f}")
 by_month = brain_age.groupby("month").agg(
     scans=("participant_id", "size"), age=("age", "mean"), predicted_age=("predicted_age", "mean"),
     gap_uncorrected=("brain_age_gap_uncorrected", "mean"), gap_beheshti=("gap_beheshti", "mean"),
@@ -396,7 +402,7 @@ report.table(by_month, "trial-brain-age-by-month",
 
 # %% [markdown]
 # The clock was applied to {glue:text}`clock.trial_scans` usable scans. Because the trial's
-# participants (aged about 62–73) sit in the upper part of the reference cohort's age range, the
+# participants (aged {glue:text}`clock.trial_age_range` years at their scans) sit in the upper part of the reference cohort's age range, the
 # ridge clock predicts them too young on average: the uncorrected gap is negative, and the
 # corrections remove that offset. Arm comparisons follow on the next pages, on the corrected gap
 # with age as a covariate as well {cite:p}`le2018`.

@@ -283,7 +283,7 @@ report.figure(
 # {glue:text}`arms.pp_hrt_vs_con_12m_full` and the MIT − CON effect
 # {glue:text}`arms.pp_mit_vs_con_12m_full`. The conclusions do not hinge on the choice of bias
 # correction, on the handling of missing scans or on the model family if the intervals in
-# the forest plot tell the same story; where they do not, the primary analysis is the
+# the forest plot ({numref}`fig-arms-forest`) tell the same story; where they do not, the primary analysis is the
 # one specified in advance.
 #
 # ## What this page can and cannot say

@@ -210,7 +210,7 @@ report.figure("conn-prefrontal", fig, alt="Left: matrix of t-values for the HRT 
 # {glue:text}`connectivity.prefrontal_p_text`), and {glue:text}`connectivity.prefrontal_fdr_edges`
 # edges survive FDR correction on their own. The edge-wise view is much less powerful than the
 # network mean: a diffuse change spread over hundreds of edges reaches significance when averaged
-# but few single edges pass a correction for 666 tests. On the synthetic trial, the simulator adds a
+# but few single edges pass a correction for {glue:text}`connectivity.prefrontal_n_edges` tests. On the synthetic trial, the simulator adds a
 # shared prefrontal signal in the HRT arm at 12 months, so this is a recovery check with a known
 # answer; whether the clock reads that change as "younger" is a separate question, since it was
 # not trained on it.

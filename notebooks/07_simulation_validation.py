@@ -34,7 +34,16 @@ report.data_banner("synthetic")
 N_REPLICATES = 2000  # per scenario in the book build; more from the command line (see below)
 N_JOBS = 2
 SEED = 2026
+CHECK_N_PER_ARM, CHECK_N_REFERENCE = 50, 600  # the small world of the fast-vs-full check
 sns.set_theme(style="whitegrid", context="notebook")
+
+# The simulated world's design, stated on the page from the simulator's assumptions themselves.
+WORLD = TrialAssumptions()
+report.glue_text("simulation.world_arm_sizes", "/".join(str(n) for n in WORLD.arm_sizes))
+for name in ("effect_12m_hrt", "effect_12m_mit", "effect_24m_hrt", "effect_24m_mit"):
+    report.glue_text(f"simulation.world_{name}", report.format_number(getattr(WORLD, name), 2))
+report.glue_text("simulation.check_n_per_arm", str(CHECK_N_PER_ARM))
+report.glue_text("simulation.check_n_reference", str(CHECK_N_REFERENCE))
 
 # %% [markdown]
 # ## Reusing what does not change: the clock's measurement model
@@ -99,7 +108,8 @@ report.figure("sim-measurement", fig, alt="Scatter of the clock's predicted age 
 # cohort (synthetic data).
 # ```
 #
-# The slope is {glue:text}`simulation.clock_slope`: a true change of −1.40 years in latent brain
+# The slope is {glue:text}`simulation.clock_slope`: a true change of
+# {glue:text}`simulation.world_effect_12m_hrt` years in latent brain
 # age appears as about {glue:text}`simulation.shrunk_effect_12m` years of predicted age. The
 # Beheshti correction {cite:p}`beheshti2019` and the uncorrected gap keep that shrunken scale;
 # Cole's correction {cite:p}`cole2018,delange2020` divides by the slope of predicted on
@@ -109,13 +119,15 @@ report.figure("sim-measurement", fig, alt="Scatter of the clock's predicted age 
 #
 # ## Is the fast path faithful? A check against the full pipeline
 #
-# On a smaller world (50 people per arm, a clock trained on 600 reference adults), a few trials
+# On a smaller world ({glue:text}`simulation.check_n_per_arm` people per arm, a clock trained on
+# {glue:text}`simulation.check_n_reference` reference adults), a few trials
 # run through the full pipeline — time series, connectivity, clock, correction, mixed model —
 # and many through the fast path with that clock's measurement model. If the fast path is right,
 # each full-pipeline estimate is a draw from the fast path's sampling distribution.
 
 # %% tags=["hide-input"]
-check = simstudy.validate_fast_path(4, n_fast=1000, n_per_arm=50, n_reference=600, seed=SEED)
+check = simstudy.validate_fast_path(4, n_fast=1000, n_per_arm=CHECK_N_PER_ARM, n_reference=CHECK_N_REFERENCE,
+                                    seed=SEED)
 speedup = check.seconds_full / check.seconds_fast
 # A timing, not a result: glued for the prose but not registered (it varies from run to run).
 report.glue_text("simulation.speedup", f"{speedup:,.0f}")
@@ -126,7 +138,7 @@ report.table(check.comparison, "simulation-fast-vs-full",
                      "world: mean estimates, spread and standard errors per contrast (Beheshti scale, years).")
 
 # %% tags=["hide-input"]
-fast_draws = simstudy.run_simulation(1000, assumptions=simstudy.scaled_assumptions(TrialAssumptions(), 50),
+fast_draws = simstudy.run_simulation(1000, assumptions=simstudy.scaled_assumptions(TrialAssumptions(), CHECK_N_PER_ARM),
                                      measurement=check.measurement, seed=SEED).replicates
 fig, ax = plt.subplots(figsize=(8, 4))
 sns.violinplot(data=fast_draws, x="contrast", y="estimate", color="lightsteelblue", inner=None,
@@ -148,13 +160,15 @@ report.figure("sim-fast-vs-full", fig, alt="Violins of the fast path's sampling 
 # The full-pipeline estimates sit inside the fast path's distributions (mean z
 # {glue:text}`simulation.validation_mean_z`; 0 expected), and their standard errors match the
 # fast path's. A fast replicate is about {glue:text}`simulation.speedup` times quicker than a full
-# one, which is what makes thousands of replicates and the power curves below affordable.
+# one, which is what makes thousands of replicates and the power curves ({numref}`fig-sim-power`) affordable.
 #
 # ## Operating characteristics on the LISA-like world
 #
-# The world of the book's synthetic trial: 149/154/148 randomised, LISA's attendance and MRI
-# availability, latent effects of −1.40 (HRT) and −1.39 (MIT) years at 12 months and −2 years at
-# 24 months versus control. Each simulated trial is analysed on each bias-correction scale.
+# The world of the book's synthetic trial: {glue:text}`simulation.world_arm_sizes` randomised,
+# LISA's attendance and MRI availability, latent effects of {glue:text}`simulation.world_effect_12m_hrt`
+# (HRT) and {glue:text}`simulation.world_effect_12m_mit` (MIT) years at 12 months and
+# {glue:text}`simulation.world_effect_24m_hrt` (HRT) and {glue:text}`simulation.world_effect_24m_mit`
+# (MIT) years at 24 months versus control. Each simulated trial is analysed on each bias-correction scale.
 
 # %% tags=["hide-input"]
 lisa = {scale: simstudy.run_simulation(N_REPLICATES, measurement=measurement, scale=scale, seed=SEED,
@@ -194,7 +208,7 @@ report.record("simulation.fdr_lisa", fdr_lisa["fdr"], decimals=3,
 # On the Beheshti scale the HRT−CON estimate at 12 months has a bias of
 # {glue:text}`simulation.bias_hrt_12m_full` against its true value on that scale (RMSE
 # {glue:text}`simulation.rmse_hrt_12m_full`): unbiased within Monte Carlo error, **once the truth is
-# stated on the clock's shrunken scale**. Compared with the latent −1.40 years, the Beheshti and
+# stated on the clock's shrunken scale**. Compared with the latent {glue:text}`simulation.world_effect_12m_hrt` years, the Beheshti and
 # uncorrected estimates are too small by the factor {glue:text}`simulation.clock_slope`, while the
 # Cole-scale estimates average {glue:text}`simulation.cole_mean_hrt_12m_full`, close to the latent
 # truth — not exactly, because Cole's slope is fitted against chronological age in the training

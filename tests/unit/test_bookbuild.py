@@ -31,6 +31,24 @@ def test_prepare_empties_the_cache_only_when_the_fingerprint_moves(monkeypatch, 
     assert _bookbuild.prepare(verbose=False) is True and not cache.exists()
 
 
+def test_prepare_also_drops_parsed_pages_and_executed_copies(monkeypatch, tmp_path):
+    """Sphinx would otherwise render a notebook whose text did not change from its old doctree."""
+    monkeypatch.setattr(_bookbuild, "CACHE_DIR", tmp_path / "_build" / ".jupyter_cache")
+    monkeypatch.setattr(_bookbuild, "FINGERPRINT_FILE", tmp_path / "_build" / "fp.json")
+    monkeypatch.setattr(_bookbuild, "PROJECT_ROOT", tmp_path)
+    state = {"analysis": "a"}
+    monkeypatch.setattr(_bookbuild, "fingerprint", lambda: dict(state))
+    _bookbuild.prepare(verbose=False)
+    derived = [tmp_path / "_build" / name for name in (".doctrees", "jupyter_execute", ".jupyter_cache")]
+    for d in derived:
+        d.mkdir(parents=True)
+    html = tmp_path / "_build" / "html"
+    html.mkdir()
+    state["analysis"] = "changed"
+    assert _bookbuild.prepare(verbose=False) is True
+    assert not any(d.exists() for d in derived) and html.exists()
+
+
 def test_toc_notebooks_are_py_percent_files_in_reading_order():
     notebooks = _bookbuild.toc_notebooks()
     assert all(p.suffix == ".py" and p.exists() for p in notebooks)
