@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Sequence, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,9 @@ DATA_KINDS = {
         "check that the methods behave on real measurements.",
     ),
 }
+
+#: Kind of data named by the page's most recent :func:`data_banner`; labels CSV downloads.
+_page_data_kind: str | None = None
 
 _KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 _MINUS = "\u2212"
@@ -217,6 +220,8 @@ def data_banner(kind: str, *, glue_as: str | None = None) -> None:
         raise ValueError(f"kind must be one of {sorted(DATA_KINDS)}, got {kind!r}")
     from IPython.display import HTML, display
 
+    global _page_data_kind
+    _page_data_kind = kind
     level, title, text = DATA_KINDS[kind]
     if glue_as is not None:
         _glue_text(glue_as, title)
@@ -260,12 +265,25 @@ def table(
     caption: str = "",
     index: bool = True,
     decimals: int = 2,
+    data: str | Sequence[str] | None = None,
 ) -> None:
-    """Display a table with a caption and a *Download CSV* link."""
+    """Display a table with a caption and a *Download CSV* link.
+
+    The downloaded file is named ``<data kind>-<name>.csv`` (e.g. ``synthetic-arms-effects.csv``) so
+    a table keeps its label once it leaves the page. ``data`` names the kind (or kinds, for a table
+    mixing them); by default it is the kind of the page's most recent :func:`data_banner`.
+    """
     from IPython.display import HTML, display
 
     if not re.fullmatch(r"[a-z0-9_\-]+", name):
         raise ValueError(f"table name {name!r}: use lowercase letters, digits, '-' and '_'")
+    kinds = [data] if isinstance(data, str) else list(data) if data is not None else (
+        [_page_data_kind] if _page_data_kind else [])
+    kinds = ["real-trial" if k == "real" else k for k in kinds]
+    unknown = [k for k in kinds if k not in DATA_KINDS]
+    if unknown:
+        raise ValueError(f"table {name!r}: data kind {unknown} is not one of {sorted(DATA_KINDS)}")
+    filename = "-".join(["+".join(kinds), name] if kinds else [name]) + ".csv"
     shown = df.copy()
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
@@ -282,8 +300,8 @@ def table(
     body = styler.to_html(escape="html")
     cap = f"<p class='table-caption'>{html.escape(caption)}</p>" if caption else ""
     link = (
-        f"<p class='table-download'><a download='{name}.csv' href='{csv_data_uri(df, index=index)}'>"
-        f"Download CSV ({name}.csv)</a></p>"
+        f"<p class='table-download'><a download='{filename}' href='{csv_data_uri(df, index=index)}'>"
+        f"Download CSV ({filename})</a></p>"
     )
     display(HTML(f"<div class='brainclock-table-wrap' id='table-{name}'>{cap}{body}{link}</div>"))
 

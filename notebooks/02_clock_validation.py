@@ -183,7 +183,7 @@ clocks = {
 inputs = {label: sub_std if label.startswith("correlation") else sub_cov for label in clocks}
 comparison = compare_clocks(clocks, inputs, ref_age[subset], n_splits=COMPARE_FOLDS, random_state=SEED)
 report.table(comparison.set_index("clock")[["mae", "rmse", "r", "r2", "mae_corrected", "mean_age_mae"]],
-             "clock-comparison",
+             "clock-comparison", data="synthetic",
              caption=f"Synthetic reference subset ({COMPARE_N:,} people), {COMPARE_FOLDS}-fold CV: uncorrected MAE, RMSE, r, "
                      "R², MAE of Beheshti-corrected predictions, and MAE of predicting the mean age.")
 best = comparison.sort_values("mae").iloc[0]
@@ -267,7 +267,7 @@ report.record("clock.segregation_effect", seg_main["g"], ci=seg_main["g_ci"],
               description="ds003871: Hedges g of segregation, older minus younger (7 communities).")
 report.record("clock.segregation_difference", seg_main["difference"], ci=seg_main["difference_ci"],
               decimals=3, description="ds003871: segregation difference, older minus younger.")
-report.table(pd.DataFrame(seg_rows).set_index("communities"), "segregation-by-k",
+report.table(pd.DataFrame(seg_rows).set_index("communities"), "segregation-by-k", data="open-data",
              caption="ds003871: system segregation, older minus younger, for 5, 7 and 9 "
                      "communities (bootstrap 95% CI of Hedges g; Welch t-test).", decimals=3)
 
@@ -374,7 +374,7 @@ summary_table = pd.DataFrame([
                 transfer_metrics.loc["site-calibrated", "mae"], transfer_metrics.loc["site-calibrated", "r"],
                 np.nan, "generalises to new sites after calibration"),
 ])
-report.table(summary_table, "clock-validation-summary", index=False,
+report.table(summary_table, "clock-validation-summary", index=False, data=["synthetic", "open-data"],
              caption="The clock on each dataset: cross-validated or held-out MAE and r of "
                      "uncorrected predictions, MAE of Beheshti-corrected predictions (optimistic "
                      "by construction), and what each result shows.")
@@ -396,7 +396,7 @@ by_month = brain_age.groupby("month").agg(
     scans=("participant_id", "size"), age=("age", "mean"), predicted_age=("predicted_age", "mean"),
     gap_uncorrected=("brain_age_gap_uncorrected", "mean"), gap_beheshti=("gap_beheshti", "mean"),
     gap_cole=("gap_cole", "mean"), gap_sd=("brain_age_gap", "std"))
-report.table(by_month, "trial-brain-age-by-month",
+report.table(by_month, "trial-brain-age-by-month", data=trial.source,
              caption="Trial scans per visit month: mean age, mean predicted age, mean gaps "
                      "(uncorrected, Beheshti, Cole) and SD of the Beheshti gap. All arms pooled.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from analysis import report
@@ -78,3 +79,25 @@ def test_a_result_ending_a_cell_displays_nothing():
     result = report.make_result("demo.value", 1.5, unit="y", description="d")
     data, metadata = InteractiveShell.instance().display_formatter.format(result)
     assert data == {} and metadata == {}, f"a Result would be shown as {data}"
+
+
+def _download_name(monkeypatch, **kwargs):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj))
+    report.table(pd.DataFrame({"a": [1.0]}), "demo-table", **kwargs)
+    import re as _re
+
+    return _re.search(r"download='([^']+)'", shown[-1].data).group(1)
+
+
+def test_csv_downloads_carry_the_kind_of_data(monkeypatch):
+    monkeypatch.setattr(report, "_page_data_kind", None)
+    assert _download_name(monkeypatch) == "demo-table.csv"
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+    report.data_banner("synthetic")
+    assert _download_name(monkeypatch) == "synthetic-demo-table.csv"
+    assert _download_name(monkeypatch, data="open-data") == "open-data-demo-table.csv"
+    assert _download_name(monkeypatch, data=["synthetic", "open-data"]) == "synthetic+open-data-demo-table.csv"
+    assert _download_name(monkeypatch, data="real") == "real-trial-demo-table.csv"
+    with pytest.raises(ValueError, match="data kind"):
+        _download_name(monkeypatch, data="made-up")
