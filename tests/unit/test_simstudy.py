@@ -31,13 +31,18 @@ def test_fast_reml_matches_statsmodels(rng):
     assert fast.tau2 == pytest.approx(float(np.asarray(ref.cov_re)[0, 0]), rel=1e-3)
 
 
+def _fast_world(rng):
+    """One fast-path trial: its scans, Beheshti-scale gaps and the fast path's own contrasts."""
+    scans = simstudy.simulate_scans(TrialAssumptions(), MeasurementModel(), rng)
+    gap = MeasurementModel().gap(scans["predicted"], scans["age"], "beheshti")
+    return scans, gap, simstudy.primary_contrasts(gap, scans)
+
+
 def test_fast_reml_matches_the_books_mixed_model(rng):
     """The fast path fits exactly the model analysis.stats reports (same formula, same contrasts)."""
     from analysis.stats import mixed_model
 
-    scans = simstudy.simulate_scans(TrialAssumptions(), MeasurementModel(), rng)
-    gap = MeasurementModel().gap(scans["predicted"], scans["age"], "beheshti")
-    ours = simstudy.primary_contrasts(gap, scans)
+    scans, gap, ours = _fast_world(rng)
     data = pd.DataFrame({
         "gap": gap, "pid": scans["person"], "arm": np.array(simstudy.ARMS)[scans["arm"]],
         "month": scans["month"], "age": scans["age"], "female": scans["female"], "fd": scans["mean_fd_mm"],
@@ -163,16 +168,14 @@ def test_fast_path_agrees_with_the_full_pipeline():
     assert abs(check.full["z"].mean()) < 1.5
     ratio = check.comparison["full_mean_se"] / check.comparison["fast_mean_se"]
     assert np.all((ratio > 0.75) & (ratio < 1.33))
-    assert check.seconds_full > 20 * check.seconds_fast
+    # (its speed-up over the full pipeline is a benchmark goal: benchmarks/bench_simstudy.py)
 
 
 def test_fast_path_reproduces_the_books_arm_effects(rng):
     """Same model, same estimand as analysis.trial_analysis (the book's primary analysis)."""
     from analysis.trial_analysis import arm_effects, arm_model
 
-    scans = simstudy.simulate_scans(TrialAssumptions(), MeasurementModel(), rng)
-    gap = MeasurementModel().gap(scans["predicted"], scans["age"], "beheshti")
-    ours = simstudy.primary_contrasts(gap, scans)
+    scans, gap, ours = _fast_world(rng)
     table = pd.DataFrame({
         "brain_age_gap": gap, "participant_id": scans["person"], "arm": np.array(simstudy.ARMS)[scans["arm"]],
         "month": scans["month"], "age": scans["age"], "sex": np.where(scans["female"] == 1, "F", "M"),
