@@ -253,12 +253,13 @@ def site_calibrated_transfer(clock, train: pd.DataFrame, adapt: pd.DataFrame, te
 
 def bootstrap_ci(predicted, age, metric: str = "mae", *, n_boot: int = 2000,
                  random_state: int = 0) -> tuple[float, float]:
-    """Percentile 95 % CI of a metric of :func:`analysis.clock.clock_metrics` over people."""
+    """Percentile 95 % CI of a metric of :func:`analysis.clock.clock_metrics` over people.
+
+    People are resampled with their (prediction, age) pairs by :func:`analysis.stats.bootstrap_ci`.
+    """
+    from analysis.stats import bootstrap_ci as _bootstrap
+
     predicted, age = np.asarray(predicted, float), np.asarray(age, float)
-    rng = np.random.default_rng(random_state)
-    values = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(age), len(age))
-        values.append(_metrics(predicted[pick], age[pick])[metric])
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
+    ci = _bootstrap((predicted, age), lambda p, a: _metrics(p, a)[metric], n_boot=n_boot,
+                    random_state=random_state)
+    return ci.ci_low, ci.ci_high

@@ -195,10 +195,10 @@ def _ridge():
 def _cv_scores(X: np.ndarray, age: np.ndarray, folds) -> dict[str, float]:
     from sklearn.model_selection import cross_val_predict
 
-    predicted = cross_val_predict(_ridge(), X, age, cv=folds)
-    error = predicted - age
-    return {"mae": float(np.mean(np.abs(error))), "r": float(np.corrcoef(predicted, age)[0, 1]),
-            "r2": float(1 - np.sum(error**2) / np.sum((age - age.mean()) ** 2))}
+    from analysis.clock import clock_metrics
+
+    metrics = clock_metrics(cross_val_predict(_ridge(), X, age, cv=folds), age)
+    return {name: metrics[name] for name in ("mae", "r", "r2")}
 
 
 def network_clock_scores(

@@ -42,7 +42,6 @@ MATHJAX_PARTS = [
     "tex-chtml.js", "core.js", "startup.js", "loader.js",
     "output", "ui", "a11y", "input", "adaptors", "sre",
 ]
-ALWAYS_REREAD = {"book/software", "book/data"}
 NOTEBOOK_DOWNLOADS = "_downloads/notebooks"
 
 
@@ -294,13 +293,13 @@ def _alt_from_png(app, doctree) -> None:
 
 
 def _always_reread(app, env, added, changed, removed):
-    """Re-read the generated pages and every prose page on each build.
+    """Re-read every prose page on each build (the generated software and data pages among them).
 
     Prose pages paste results from notebook pages (cross-page glue); Sphinx does not know that
     dependency, so without this a rebuild could show a stale number. They are cheap to re-read.
     """
     prose = {d for d in env.found_docs if Path(env.doc2path(d)).suffix == ".md"}
-    return sorted((prose | ALWAYS_REREAD) & set(env.found_docs))
+    return sorted(prose)
 
 
 def _copy_mathjax(outdir: Path) -> None:
