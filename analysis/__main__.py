@@ -12,10 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.trial import load_trial, simulate_trial
+
 
 def _simulate(args: argparse.Namespace) -> int:
-    from analysis.trial import load_trial, simulate_trial
-
     overrides = {}
     if args.n_volumes is not None:
         overrides["n_volumes"] = args.n_volumes

@@ -6,10 +6,12 @@ The atlas is the common coordinate system of the synthetic trial, the real-trial
 
 from __future__ import annotations
 
+
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from nilearn import datasets
 
 #: Region-name prefixes of the Dosenbach atlas that lie in prefrontal cortex.
 PREFRONTAL_PREFIXES = (
@@ -22,8 +24,6 @@ ATLAS_COLUMNS = ["roi", "x", "y", "z", "network"]
 
 @lru_cache(maxsize=1)
 def _dosenbach() -> pd.DataFrame:
-    from nilearn import datasets
-
     bunch = datasets.fetch_coords_dosenbach_2010(ordered_regions=False)
     table = bunch.rois.reset_index(drop=True).astype(float)
     table.insert(0, "roi", list(bunch.labels))

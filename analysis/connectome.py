@@ -27,13 +27,16 @@ kind with ``reference="geometric"``.
 
 from __future__ import annotations
 
+
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.cluster import SpectralClustering
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+
+from analysis._threads import single_threaded_blas
 
 __all__ = [
     "KINDS",
@@ -56,16 +59,6 @@ KINDS = ("tangent", "correlation", "partial correlation")
 REFERENCES = ("log-euclidean", "geometric")
 #: Scans processed per batched eigendecomposition (bounds temporary memory).
 CHUNK = 256
-
-
-def single_threaded_blas():
-    """Context limiting BLAS/LAPACK and OpenMP to one thread.
-
-    Batches of small (ROI x ROI) eigendecompositions gain nothing from BLAS threads, and on a
-    busy 2-core machine OpenBLAS's and OpenMP's threads spin against each other: measured 10x
-    slower for the tangent embedding and over 100x for gradient boosting.
-    """
-    return threadpool_limits(limits=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -448,8 +441,6 @@ def find_communities(
     -------
     ndarray of int, shape (n_rois,)
     """
-    from sklearn.cluster import SpectralClustering
-
     group_conn = np.asarray(group_conn, dtype=float)
     if group_conn.ndim != 2 or group_conn.shape[0] != group_conn.shape[1]:
         raise ValueError(f"group_conn must be a square matrix; got shape {group_conn.shape}")

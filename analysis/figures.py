@@ -9,6 +9,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+
+from analysis.trial import ARMS
 
 #: Colours of the trial arms, used on every page.
 ARM_COLORS = {"HRT": "#c0392b", "MIT": "#2874a6", "CON": "#7f8c8d"}
@@ -85,8 +88,6 @@ def strength_trajectories(visits: pd.DataFrame) -> plt.Figure:
         ``participant_id``, ``arm``, ``month``, ``knee_extensor_mvc_nm`` (NaN when not measured).
         Only means and confidence intervals are drawn.
     """
-    import seaborn as sns
-
     d = visits.dropna(subset=["knee_extensor_mvc_nm"]).copy()
     base = d[d["month"] == 0].set_index("participant_id")["knee_extensor_mvc_nm"]
     d["pct_change"] = 100 * (d["knee_extensor_mvc_nm"] / d["participant_id"].map(base) - 1)
@@ -133,5 +134,98 @@ def missingness_patterns_plot(attended: pd.DataFrame, mri: pd.DataFrame) -> plt.
         ax.set_title(title, fontsize=10)
     axes[0].set_ylabel("Months present (· = missing)")
     axes[1].legend(title="Arm", frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# --- trial-analysis figures ---------------------------------------------------------------
+
+
+def plot_trajectories(means: pd.DataFrame, observed: pd.DataFrame | None = None, *, ylabel: str,
+                      ax: Any = None):
+    """Model-estimated mean gap per arm over visits (95% CI), with observed means as points."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    else:
+        fig = ax.figure
+    offsets = {"HRT": -0.5, "MIT": 0.0, "CON": 0.5}
+    for arm, d in means.groupby("arm", sort=False):
+        m = d["month"] + offsets.get(arm, 0)
+        c = ARM_COLORS.get(arm)
+        ax.plot(m, d["estimate"], "-", color=c, label=f"{arm} (model)", lw=2)
+        ax.fill_between(m, d["ci_low"], d["ci_high"], color=c, alpha=0.15, lw=0)
+        if observed is not None:
+            o = observed[observed["arm"] == arm]
+            ax.errorbar(o["month"] + offsets.get(arm, 0) + 0.6, o["mean"],
+                        yerr=[o["mean"] - o["ci_low"], o["ci_high"] - o["mean"]],
+                        fmt="o", color=c, ms=4, capsize=2, alpha=0.7, label=f"{arm} (observed)")
+    ax.set_xticks(sorted(means["month"].unique()))
+    ax.set_xlabel("Months since randomisation")
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="0.6", lw=0.8, ls=":")
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def plot_forest(effects: pd.DataFrame, *, label: str = "analysis", truth: dict[str, float] | None = None,
+                xlabel: str = "Difference in change of brain age gap (y)"):
+    """Forest plot: one panel per comparison, one row per analysis, estimate with 95% CI.
+
+    ``truth`` maps comparison -> true value, drawn as a dashed line.
+    """
+    comps = list(dict.fromkeys(effects["comparison"]))
+    labels = list(dict.fromkeys(effects[label]))
+    fig, axes = plt.subplots(1, len(comps), figsize=(3.3 * len(comps) + 2.6, 0.42 * len(labels) + 1.4),
+                             sharey=True, squeeze=False)
+    for ax, comp in zip(axes[0], comps):
+        d = effects[effects["comparison"] == comp].set_index(label).reindex(labels)
+        y = np.arange(len(labels))[::-1]
+        ax.errorbar(d["estimate"], y, xerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]],
+                    fmt="o", color="k", ms=4, capsize=2)
+        ax.axvline(0, color="0.5", lw=0.8)
+        if truth and comp in truth:
+            ax.axvline(truth[comp], color="#c0392b", ls="--", lw=1, label="true value (clock scale)")
+        ax.set_title(comp, fontsize=10)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    if truth:
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="upper center", frameon=False, fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    return fig
+
+
+def plot_strength_scatter(changes: pd.DataFrame, x: str = "mvc_change_pct", y: str = "gap_change", *,
+                          points: bool = True, xlabel: str = "Change in knee-extensor MVC (%)",
+                          ylabel: str = "Change in brain age gap (y)"):
+    """Scatter of the two changes, one panel per arm, with least-squares line and 95% band.
+
+    ``points=False`` draws only the fitted lines and bands (for real trial data, whose
+    person-level values must not leave the analysis).
+    """
+    arms = [a for a in ARMS if a in set(changes["arm"])]
+    fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.6), sharex=True, sharey=True, squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        d = changes[changes["arm"] == arm]
+        c = ARM_COLORS.get(arm)
+        if points:
+            ax.scatter(d[x], d[y], s=12, color=c, alpha=0.6, lw=0)
+        X = np.column_stack([np.ones(len(d)), d[x]])
+        beta, *_ = np.linalg.lstsq(X, d[y], rcond=None)
+        grid = np.linspace(d[x].min(), d[x].max(), 50)
+        G = np.column_stack([np.ones_like(grid), grid])
+        resid = d[y] - X @ beta
+        s2 = resid @ resid / max(len(d) - 2, 1)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", G, s2 * np.linalg.inv(X.T @ X), G))
+        ax.plot(grid, G @ beta, color="k", lw=1.5)
+        ax.fill_between(grid, G @ beta - 1.96 * se, G @ beta + 1.96 * se, color=c, alpha=0.2, lw=0)
+        ax.axhline(0, color="0.6", lw=0.8, ls=":")
+        ax.set_title(f"{arm} (n = {len(d)})", fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].set_ylabel(ylabel, fontsize=9)
     fig.tight_layout()
     return fig

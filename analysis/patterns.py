@@ -20,10 +20,17 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from analysis._threads import single_threaded_blas
 from analysis.atlas import prefrontal_mask
+from analysis.clock import DEFAULT_ALPHAS, clock_metrics
 from analysis.connectome import connectivity_features, shrunk_covariances, unvectorize, vectorize
 from analysis.stats import fdr_bh
+from analysis.trial import simulate_reference
 
 __all__ = [
     "reference_features",
@@ -39,7 +46,7 @@ __all__ = [
 ]
 
 #: Ridge penalties searched by the network-restricted clocks (standardised features).
-ALPHAS = np.logspace(-2, 6, 17)
+ALPHAS = DEFAULT_ALPHAS
 
 
 # --------------------------------------------------------------------------------------
@@ -99,12 +106,8 @@ def reference_features(n: int = 800, *, seed: int = 0, reference=None) -> tuple[
     age : ndarray of shape (n,)
     atlas : DataFrame
     """
-    from threadpoolctl import threadpool_limits
-
-    from analysis.trial import simulate_reference
-
     reference = simulate_reference(n, seed=seed) if reference is None else reference
-    with threadpool_limits(limits=1, user_api="blas"):  # many small matrices: one thread is faster
+    with single_threaded_blas():  # many small matrices: one thread is faster
         stack = shrunk_covariances(reference.iter_timeseries())
         features = connectivity_features(stack, "tangent")
     return features, reference.participants["age"].to_numpy(float), reference.atlas
@@ -185,18 +188,10 @@ def network_matrix(edge_values: np.ndarray, networks: Sequence[str], *, statisti
 
 
 def _ridge():
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
 
 
 def _cv_scores(X: np.ndarray, age: np.ndarray, folds) -> dict[str, float]:
-    from sklearn.model_selection import cross_val_predict
-
-    from analysis.clock import clock_metrics
-
     metrics = clock_metrics(cross_val_predict(_ridge(), X, age, cv=folds), age)
     return {name: metrics[name] for name in ("mae", "r", "r2")}
 
@@ -232,15 +227,11 @@ def network_clock_scores(
     DataFrame
         ``network, scope, n_edges, mae, r, r2``; the all-edges clock has network ``"all"``.
     """
-    from sklearn.model_selection import KFold
-
     X, age = np.asarray(X, dtype=float), np.asarray(age, dtype=float)
     if X.ndim != 2 or len(age) != X.shape[0]:
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
-    from threadpoolctl import threadpool_limits
-
     folds = KFold(n_splits, shuffle=True, random_state=random_state)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         rows = [{"network": "all", "scope": "all", "n_edges": X.shape[1], **_cv_scores(X, age, folds)}]
         for scope in scopes:
             for network in sorted(set(networks)):
@@ -269,9 +260,7 @@ def scan_connectivity(trial, scans: pd.DataFrame, rois: np.ndarray | None = None
     -------
     ndarray of shape (n_scans, k, k)
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):  # many small matrices: one thread is faster
+    with single_threaded_blas():  # many small matrices: one thread is faster
         stack = shrunk_covariances(trial.iter_timeseries(scans), standardize=True)
         corr = unvectorize(connectivity_features(stack, "correlation"), diagonal=1.0)
     if rois is not None:

@@ -16,6 +16,7 @@ keys that moved beyond their tolerance.
 from __future__ import annotations
 
 import base64
+import io
 import html
 import json
 import math
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence, Iterable, Mapping
 
 import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 
 #: Key of the output metadata that carries a result record.
@@ -235,12 +237,10 @@ def data_banner(kind: str, *, glue_as: str | None = None) -> None:
 
 def figure(name: str, fig: Any, *, alt: str) -> None:
     """Glue a matplotlib figure for a ``{glue:figure}`` directive, with alt text, and close it."""
-    import matplotlib.pyplot as plt
     from IPython.display import Image
 
     if not alt or not alt.strip():
         raise ValueError(f"figure {name!r} needs alt text describing what it shows")
-    import io
 
     buf = io.BytesIO()
     # The alt text travels inside the PNG ("Description" text chunk); the book's Sphinx

@@ -21,8 +21,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
-from analysis import stats
+from analysis import report, simstudy, stats
+from analysis.clock import trial_brain_age
+from analysis.trial import ARMS, load_default_trial
 
 __all__ = [
     "TrialAnalysisData",
@@ -31,7 +34,6 @@ __all__ = [
     "self_training_effect",
     "true_self_training_effect",
     "strength_truth",
-    "ARMS",
     "PAIRS",
     "GAP_COLUMNS",
     "analysis_table",
@@ -48,17 +50,12 @@ __all__ = [
     "change_table",
     "strength_correlations",
     "strength_interaction",
-    "plot_trajectories",
-    "plot_forest",
-    "plot_strength_scatter",
 ]
 
-ARMS = ("HRT", "MIT", "CON")
 #: Comparisons reported at each visit, as (arm, reference).
 PAIRS = (("HRT", "CON"), ("MIT", "CON"), ("HRT", "MIT"))
 #: Bias correction -> column of :func:`analysis.clock.trial_brain_age`.
 GAP_COLUMNS = {"beheshti": "gap_beheshti", "cole": "gap_cole", "smith": "gap_smith", "none": "gap_none"}
-ARM_COLORS = {"HRT": "#c0392b", "MIT": "#2874a6", "CON": "#7f8c8d"}
 DEFAULT_COVARIATES = ("age", "C(sex)", "mean_fd_mm")
 
 
@@ -105,10 +102,8 @@ def load_trial_analysis(seed: int = 0, *, bias_correction: str = "beheshti") -> 
     bias_correction : str
         Correction copied into ``brain_age_gap`` (see :func:`analysis.clock.trial_brain_age`).
     """
-    from analysis import clock, trial as trial_module
-
-    trial = trial_module.load_default_trial(seed=seed)
-    brain_age = clock.trial_brain_age(trial, bias_correction=bias_correction, seed=seed)
+    trial = load_default_trial(seed=seed)
+    brain_age = trial_brain_age(trial, bias_correction=bias_correction, seed=seed)
     return TrialAnalysisData(trial=trial, brain_age=brain_age, table=analysis_table(trial, brain_age))
 
 
@@ -127,8 +122,6 @@ def record_effects(effects: pd.DataFrame, prefix: str, month: int, what: str) ->
     :func:`analysis.stats.standardize_effects` also ``<prefix>.std_...`` (in baseline-gap SDs).
     ``what`` completes the description, e.g. "difference in 12-month change of the brain age gap".
     """
-    from analysis import report
-
     for row in effects.itertuples():
         report.record(effect_key(prefix, row.comparison, month), row.estimate, ci=(row.ci_low, row.ci_high),
                       unit="y", description=f"{row.comparison}: {what}")
@@ -235,7 +228,7 @@ def arm_model(
 
 def _change_weights(result: stats.MixedModelResult, arm: str, start: int, end: int) -> pd.Series:
     """Contrast weights of an arm's model-estimated change from month ``start`` to ``end``."""
-    X = stats._design_rows(result, _setting_rows(result, [(arm, end), (arm, start)]))
+    X = stats.design_rows(result, _setting_rows(result, [(arm, end), (arm, start)]))
     return (X.iloc[0] - X.iloc[1]).reindex(result.params.index).fillna(0.0)
 
 
@@ -313,7 +306,7 @@ def marginal_means(result: stats.MixedModelResult, months: Sequence[int] = (0, 1
         ``arm, month, estimate, se, ci_low, ci_high``.
     """
     settings = [(a, m) for a in arms for m in months]
-    X = stats._design_rows(result, _setting_rows(result, settings)).reindex(columns=result.params.index)
+    X = stats.design_rows(result, _setting_rows(result, settings)).reindex(columns=result.params.index)
     L = pd.DataFrame(X.to_numpy(), columns=result.params.index, index=[f"{a}|{m}" for a, m in settings])
     out = stats.contrast(result, L).drop(columns="p")
     out.insert(0, "month", [m for _, m in settings])
@@ -326,8 +319,6 @@ def observed_means(table: pd.DataFrame, outcome: str = "brain_age_gap", *, group
     d = table.dropna(subset=[outcome])
     g = d.groupby([group, "month"])[outcome]
     out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "n"})
-    from scipy import stats as sps
-
     half = sps.t.ppf(0.975, np.maximum(out["n"] - 1, 1)) * out["std"] / np.sqrt(out["n"])
     out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
     return out
@@ -416,8 +407,6 @@ def clock_scale_factor(trial: Any, brain_age: pd.DataFrame, scale: str = "behesh
     ``b d / alpha`` after Cole's correction (``alpha``: slope of predicted on age in training).
     Needs a synthetic trial (its latent brain ages); see :mod:`analysis.simstudy`.
     """
-    from analysis import simstudy
-
     return float(simstudy.measurement_from_trial(trial, brain_age).scale_factor(scale))
 
 
@@ -590,102 +579,3 @@ def strength_interaction(changes: pd.DataFrame, x: str = "mvc_change_pct", y: st
     inter_table["p_joint"] = float(fit.f_test(R).pvalue)
     inter_table = inter_table.reset_index()
     return slope_table, inter_table
-
-
-# --- figures ---------------------------------------------------------------------------------
-
-
-def plot_trajectories(means: pd.DataFrame, observed: pd.DataFrame | None = None, *, ylabel: str,
-                      ax: Any = None):
-    """Model-estimated mean gap per arm over visits (95% CI), with observed means as points."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    else:
-        fig = ax.figure
-    offsets = {"HRT": -0.5, "MIT": 0.0, "CON": 0.5}
-    for arm, d in means.groupby("arm", sort=False):
-        m = d["month"] + offsets.get(arm, 0)
-        c = ARM_COLORS.get(arm)
-        ax.plot(m, d["estimate"], "-", color=c, label=f"{arm} (model)", lw=2)
-        ax.fill_between(m, d["ci_low"], d["ci_high"], color=c, alpha=0.15, lw=0)
-        if observed is not None:
-            o = observed[observed["arm"] == arm]
-            ax.errorbar(o["month"] + offsets.get(arm, 0) + 0.6, o["mean"],
-                        yerr=[o["mean"] - o["ci_low"], o["ci_high"] - o["mean"]],
-                        fmt="o", color=c, ms=4, capsize=2, alpha=0.7, label=f"{arm} (observed)")
-    ax.set_xticks(sorted(means["month"].unique()))
-    ax.set_xlabel("Months since randomisation")
-    ax.set_ylabel(ylabel)
-    ax.axhline(0, color="0.6", lw=0.8, ls=":")
-    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.spines[["top", "right"]].set_visible(False)
-    return fig
-
-
-def plot_forest(effects: pd.DataFrame, *, label: str = "analysis", truth: dict[str, float] | None = None,
-                xlabel: str = "Difference in change of brain age gap (y)"):
-    """Forest plot: one panel per comparison, one row per analysis, estimate with 95% CI.
-
-    ``truth`` maps comparison -> true value, drawn as a dashed line.
-    """
-    import matplotlib.pyplot as plt
-
-    comps = list(dict.fromkeys(effects["comparison"]))
-    labels = list(dict.fromkeys(effects[label]))
-    fig, axes = plt.subplots(1, len(comps), figsize=(3.3 * len(comps) + 2.6, 0.42 * len(labels) + 1.4),
-                             sharey=True, squeeze=False)
-    for ax, comp in zip(axes[0], comps):
-        d = effects[effects["comparison"] == comp].set_index(label).reindex(labels)
-        y = np.arange(len(labels))[::-1]
-        ax.errorbar(d["estimate"], y, xerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]],
-                    fmt="o", color="k", ms=4, capsize=2)
-        ax.axvline(0, color="0.5", lw=0.8)
-        if truth and comp in truth:
-            ax.axvline(truth[comp], color="#c0392b", ls="--", lw=1, label="true value (clock scale)")
-        ax.set_title(comp, fontsize=10)
-        ax.set_yticks(y)
-        ax.set_yticklabels(labels, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=9)
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    if truth:
-        handles, names = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="upper center", frameon=False, fontsize=8, bbox_to_anchor=(0.5, 0.0))
-    return fig
-
-
-def plot_strength_scatter(changes: pd.DataFrame, x: str = "mvc_change_pct", y: str = "gap_change", *,
-                          points: bool = True, xlabel: str = "Change in knee-extensor MVC (%)",
-                          ylabel: str = "Change in brain age gap (y)"):
-    """Scatter of the two changes, one panel per arm, with least-squares line and 95% band.
-
-    ``points=False`` draws only the fitted lines and bands (for real trial data, whose
-    person-level values must not leave the analysis).
-    """
-    import matplotlib.pyplot as plt
-
-    arms = [a for a in ARMS if a in set(changes["arm"])]
-    fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.6), sharex=True, sharey=True, squeeze=False)
-    for ax, arm in zip(axes[0], arms):
-        d = changes[changes["arm"] == arm]
-        c = ARM_COLORS.get(arm)
-        if points:
-            ax.scatter(d[x], d[y], s=12, color=c, alpha=0.6, lw=0)
-        X = np.column_stack([np.ones(len(d)), d[x]])
-        beta, *_ = np.linalg.lstsq(X, d[y], rcond=None)
-        grid = np.linspace(d[x].min(), d[x].max(), 50)
-        G = np.column_stack([np.ones_like(grid), grid])
-        resid = d[y] - X @ beta
-        s2 = resid @ resid / max(len(d) - 2, 1)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", G, s2 * np.linalg.inv(X.T @ X), G))
-        ax.plot(grid, G @ beta, color="k", lw=1.5)
-        ax.fill_between(grid, G @ beta - 1.96 * se, G @ beta + 1.96 * se, color=c, alpha=0.2, lw=0)
-        ax.axhline(0, color="0.6", lw=0.8, ls=":")
-        ax.set_title(f"{arm} (n = {len(d)})", fontsize=10)
-        ax.set_xlabel(xlabel, fontsize=9)
-        ax.spines[["top", "right"]].set_visible(False)
-    axes[0][0].set_ylabel(ylabel, fontsize=9)
-    fig.tight_layout()
-    return fig

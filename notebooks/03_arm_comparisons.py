@@ -20,7 +20,7 @@
 import numpy as np
 import pandas as pd
 
-from analysis import report, stats
+from analysis import figures, report, stats
 from analysis import trial_analysis as ta
 
 data = ta.load_trial_analysis(seed=0)
@@ -188,7 +188,7 @@ else:
 # %% tags=["hide-input"]
 means = ta.marginal_means(primary)
 observed = ta.observed_means(table)
-fig = ta.plot_trajectories(means, observed, ylabel="Brain age gap (y, predicted scale)")
+fig = figures.plot_trajectories(means, observed, ylabel="Brain age gap (y, predicted scale)")
 report.figure(
     "fig-arms-trajectory",
     fig,
@@ -262,7 +262,7 @@ report.table(sensitivity.set_index(["analysis", "comparison"]), "arms-sensitivit
 truth_lines = None
 if data.synthetic:
     truth_lines = dict(zip(truth_12["comparison"], truth_12["assumed_clock"]))
-fig = ta.plot_forest(sensitivity, truth=truth_lines)
+fig = figures.plot_forest(sensitivity, truth=truth_lines)
 report.figure(
     "fig-arms-forest",
     fig,

@@ -19,7 +19,7 @@
 import numpy as np
 import pandas as pd
 
-from analysis import report, stats
+from analysis import figures, report, stats
 from analysis import trial_analysis as ta
 
 data = ta.load_trial_analysis(seed=0)
@@ -77,7 +77,7 @@ report.table(
 # %% tags=["hide-input"]
 # Individual points are shown for synthetic data only: with real trial data the figure keeps the fitted
 # lines and bands, so no person's values leave the analysis.
-fig = ta.plot_strength_scatter(changes, points=data.synthetic)
+fig = figures.plot_strength_scatter(changes, points=data.synthetic)
 report.figure(
     "fig-strength-scatter",
     fig,

@@ -27,6 +27,10 @@ from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+if str(Path(__file__).resolve().parents[2]) not in sys.path:  # the project root, for tools/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tools import bookbuild  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,15 +333,13 @@ def _executed_notebooks(app) -> list[tuple[str, object]]:
     """
     from jupyter_cache import get_cache
 
-    from analysis import _bookbuild
-
     cache = get_cache(str(Path(app.srcdir) / app.config.nb_execution_cache_path))
     executed = []
     for docname in sorted(app.env.found_docs):
         source = Path(app.env.doc2path(docname))
         if source.suffix != ".py":
             continue
-        record = cache.match_cache_notebook(_bookbuild.read_notebook(source))
+        record = cache.match_cache_notebook(bookbuild.read_notebook(source))
         executed.append((docname, cache.get_cache_bundle(record.pk).nb))
     return executed
 

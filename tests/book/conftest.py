@@ -21,7 +21,7 @@ HTML = BUILD / "html"
 def book_build():
     """Run ``jupyter-book build . -W -n --keep-going``; returns (exit code, log text)."""
     jb = Path(sys.executable).parent / "jupyter-book"
-    subprocess.run([sys.executable, "-m", "analysis._bookbuild", "prepare"], cwd=PROJECT_ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "tools.bookbuild", "prepare"], cwd=PROJECT_ROOT, check=True)
     proc = subprocess.run(
         [str(jb), "build", ".", "-W", "-n", "--keep-going"],
         cwd=PROJECT_ROOT, capture_output=True, text=True,

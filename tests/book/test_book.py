@@ -60,7 +60,7 @@ def test_site_loads_nothing_from_other_hosts(book_build):
 
 
 def test_every_toc_page_was_built(book_build):
-    from analysis import _bookbuild  # noqa: F401  (import check)
+    from tools import bookbuild as _bookbuild  # noqa: F401  (import check)
     import yaml
 
     toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())
@@ -71,7 +71,7 @@ def test_every_toc_page_was_built(book_build):
 
 
 def test_every_notebook_page_offers_its_ipynb_with_outputs_and_its_py(book_build):
-    from analysis import _bookbuild
+    from tools import bookbuild as _bookbuild
 
     for source in _bookbuild.toc_notebooks():
         page = BUILD / "html" / "notebooks" / f"{source.stem}.html"

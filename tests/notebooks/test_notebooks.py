@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis import _bookbuild
+from tools import bookbuild as _bookbuild
 from analysis._paths import PROJECT_ROOT
 
 NOTEBOOKS = _bookbuild.toc_notebooks()

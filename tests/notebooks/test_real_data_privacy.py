@@ -20,7 +20,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from analysis import _bookbuild, report
+from analysis import report
+from tools import bookbuild as _bookbuild
 from analysis._paths import PROJECT_ROOT
 from tests.privacy_scan import find_identifiers
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis import _bookbuild
+from tools import bookbuild as _bookbuild
 
 
 def test_fingerprint_follows_data_environment(monkeypatch, tmp_path):

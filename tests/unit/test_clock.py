@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from analysis import _clock_cache
+from analysis.clock import apply as _clock_cache
 from analysis.clock import (
     BrainAgeClock,
     apply_correction,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from analysis import simstudy
-from analysis.simstudy import MeasurementModel, TrialAssumptions
+from analysis.simstudy import MeasurementModel
+from analysis.trial import TrialAssumptions
 
 
 def _clustered_data(rng, n_groups=120, tau=1.5, sigma=1.0):

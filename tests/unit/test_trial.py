@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import _trial_io
+from analysis.trial import io as _trial_io
 from analysis.__main__ import main as cli_main
 from analysis.atlas import prefrontal_mask
 from analysis.trial import (

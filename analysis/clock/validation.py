@@ -17,6 +17,9 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from analysis.clock.estimator import _take, clock_metrics
+from analysis.clock.evaluation import evaluate_clock
+from analysis.stats import bootstrap_ci as stats_bootstrap_ci
 from analysis.connectome import (
     ConnectivityFeatures,
     find_communities,
@@ -25,21 +28,6 @@ from analysis.connectome import (
 )
 
 
-def _take(X, index):
-    from analysis.clock import _take as take
-
-    return take(X, index)
-
-
-def _metrics(predicted, age):
-    from analysis.clock import clock_metrics
-
-    return clock_metrics(predicted, age)
-
-
-# --------------------------------------------------------------------------------------
-# Held-out split, learning curve, comparison
-# --------------------------------------------------------------------------------------
 def holdout_predictions(clock, X, age, *, test_size: float = 0.2, random_state: int = 0):
     """Fit ``clock`` on a training split; predictions and every corrected gap on both splits.
 
@@ -86,7 +74,7 @@ def learning_curve(clock, X, age, *, train_sizes, test_size: float = 0.2, n_repe
             train = pool[:size]
             fitted = clone(clock).fit(_take(X, train), age[train])
             rows.append({"repeat": repeat, "n_train": size,
-                         **_metrics(fitted.predict(_take(X, test)), age[test])})
+                         **clock_metrics(fitted.predict(_take(X, test)), age[test])})
     return pd.DataFrame(rows)
 
 
@@ -106,8 +94,6 @@ def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
     DataFrame
         One row per clock: ``clock, mae, rmse, r, r2, mae_corrected, mean_age_mae``.
     """
-    from analysis.clock import evaluate_clock
-
     rows = []
     for label, clock in clocks.items():
         result = evaluate_clock(clock, inputs[label], age, n_splits=n_splits, random_state=random_state)
@@ -245,8 +231,8 @@ def site_calibrated_transfer(clock, train: pd.DataFrame, adapt: pd.DataFrame, te
     out = pd.DataFrame({"site": test["site"].to_numpy(), "age": test["age"].to_numpy(float),
                         "predicted_age": predicted, "predicted_calibrated": calibrated})
     metrics = pd.DataFrame([
-        {"stage": "uncalibrated", **_metrics(predicted, out["age"])},
-        {"stage": "site-calibrated", **_metrics(calibrated, out["age"])},
+        {"stage": "uncalibrated", **clock_metrics(predicted, out["age"])},
+        {"stage": "site-calibrated", **clock_metrics(calibrated, out["age"])},
     ])
     return out, metrics
 
@@ -257,9 +243,7 @@ def bootstrap_ci(predicted, age, metric: str = "mae", *, n_boot: int = 2000,
 
     People are resampled with their (prediction, age) pairs by :func:`analysis.stats.bootstrap_ci`.
     """
-    from analysis.stats import bootstrap_ci as _bootstrap
-
     predicted, age = np.asarray(predicted, float), np.asarray(age, float)
-    ci = _bootstrap((predicted, age), lambda p, a: _metrics(p, a)[metric], n_boot=n_boot,
+    ci = stats_bootstrap_ci((predicted, age), lambda p, a: clock_metrics(p, a)[metric], n_boot=n_boot,
                     random_state=random_state)
     return ci.ci_low, ci.ci_high

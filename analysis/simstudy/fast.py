@@ -40,6 +40,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping, Sequence
 
@@ -47,12 +48,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis.stats import fdr_bh
+from joblib import Parallel, delayed
 
-try:  # the public home of the assumptions
-    from analysis.trial import TrialAssumptions
-except ImportError:  # pragma: no cover - while analysis.trial is being written
-    from analysis._trial_assumptions import TrialAssumptions
+from analysis._threads import single_threaded_blas
+from analysis.clock import BrainAgeClock, trial_brain_age
+from analysis.connectome import shrunk_covariances
+from analysis.stats import RandomInterceptFit, fdr_bh, fit_random_intercept
+from analysis.trial import ARMS, TrialAssumptions, simulate_reference, simulate_trial
 
 __all__ = [
     "ARMS",
@@ -86,7 +88,6 @@ __all__ = [
 ]
 
 #: Arms in the order of :class:`~analysis.trial.TrialAssumptions` (``arm_sizes``).
-ARMS = ("HRT", "MIT", "CON")
 #: Contrast family of the primary analysis: name -> (arm A, arm B or None for CON, month).
 CONTRASTS: dict[str, tuple[str, str, int]] = {
     "HRT-CON 12m": ("HRT", "CON", 12),
@@ -104,115 +105,6 @@ TERMS = (
     "HRT:month12", "MIT:month12", "HRT:month24", "MIT:month24", "age", "female", "mean_fd_mm",
 )
 _Z95 = stats.norm.ppf(0.975)
-
-
-def _one_blas_thread():
-    """Context limiting BLAS/LAPACK to one thread.
-
-    The pipeline's linear algebra works on many small (160 x 160) matrices; a multi-threaded
-    OpenBLAS is slower there, and on a busy 2-core machine it was about ten times slower.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-# --------------------------------------------------------------------------------------
-# Fast random-intercept mixed model (profiled REML)
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RandomInterceptFit:
-    """Fixed effects of a random-intercept linear mixed model.
-
-    Attributes
-    ----------
-    params : ndarray of shape (p,)
-        Fixed-effect estimates.
-    cov : ndarray of shape (p, p)
-        Their covariance, ``sigma2 * (X' V^-1 X)^-1``.
-    sigma2 : float
-        Residual (within-person) variance.
-    tau2 : float
-        Random-intercept (between-person) variance.
-    """
-
-    params: np.ndarray
-    cov: np.ndarray
-    sigma2: float
-    tau2: float
-
-    def contrast(self, weights: np.ndarray) -> tuple[float, float]:
-        """Estimate and standard error of ``weights @ params``."""
-        weights = np.asarray(weights, dtype=float)
-        return float(weights @ self.params), float(np.sqrt(weights @ self.cov @ weights))
-
-
-def _group_means(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-group column means of a 2-D array (groups coded 0..G-1)."""
-    G = len(counts)
-    sums = np.zeros((G, values.shape[1]))
-    np.add.at(sums, codes, values)
-    return sums / counts[:, None]
-
-
-def _reml_pieces(lam: float, Z: np.ndarray, means: np.ndarray, codes, counts):
-    """Quasi-demeaned data for variance ratio ``lam`` and its REML ingredients."""
-    shrink = 1.0 - 1.0 / np.sqrt(1.0 + counts * lam)
-    W = Z - shrink[codes, None] * means[codes]
-    X, y = W[:, 1:], W[:, 0]
-    xtx = X.T @ X
-    beta = np.linalg.solve(xtx, X.T @ y)
-    rss = float(np.sum((y - X @ beta) ** 2))
-    return beta, xtx, rss
-
-
-def _neg_reml(log_lam: float, Z, means, codes, counts) -> float:
-    lam = np.exp(log_lam)
-    _, xtx, rss = _reml_pieces(lam, Z, means, codes, counts)
-    n, p = Z.shape[0], Z.shape[1] - 1
-    logdet = np.linalg.slogdet(xtx)[1]
-    return 0.5 * ((n - p) * np.log(rss / (n - p)) + np.sum(np.log1p(counts * lam)) + logdet)
-
-
-def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> RandomInterceptFit:
-    """REML fit of ``y = X beta + u_group + e`` with ``u ~ N(0, tau2)``, ``e ~ N(0, sigma2)``.
-
-    For a variance ratio ``lam = tau2 / sigma2`` the GLS transform of a group with ``n_i`` rows
-    is quasi-demeaning by ``1 - 1/sqrt(1 + n_i lam)``; the REML criterion is then profiled over
-    ``sigma2`` and ``beta`` in closed form and minimised over ``log lam`` by Brent's method.
-    Gives the estimates, standard errors and variance components of statsmodels'
-    ``MixedLM(..., groups).fit(reml=True)`` for a random intercept, in about a millisecond.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n,)
-        Outcome.
-    X : ndarray of shape (n, p)
-        Fixed-effects design (full column rank; include the intercept column).
-    groups : array-like of shape (n,)
-        Group (person) label of each row.
-
-    Returns
-    -------
-    RandomInterceptFit
-    """
-    y, X = np.asarray(y, dtype=float), np.asarray(X, dtype=float)
-    if X.ndim != 2 or y.shape != (X.shape[0],):
-        raise ValueError(f"y must be 1-D with one value per row of X; got y {y.shape}, X {X.shape}")
-    if X.shape[0] <= X.shape[1]:
-        raise ValueError(f"need more rows than columns in X; got X with shape {X.shape}")
-    _, codes = np.unique(np.asarray(groups), return_inverse=True)
-    counts = np.bincount(codes).astype(float)
-    Z = np.column_stack([y, X])
-    means = _group_means(Z, codes, counts)
-    args = (Z, means, codes, counts)
-    best = optimize.minimize_scalar(_neg_reml, bounds=(-12.0, 8.0), args=args, method="bounded",
-                                    options={"xatol": 1e-7})
-    log_lam = best.x if best.fun < _neg_reml(-12.0, *args) else -np.inf
-    lam = float(np.exp(log_lam))
-    beta, xtx, rss = _reml_pieces(lam, *args)
-    sigma2 = rss / (X.shape[0] - X.shape[1])
-    return RandomInterceptFit(beta, sigma2 * np.linalg.inv(xtx), sigma2, lam * sigma2)
 
 
 # --------------------------------------------------------------------------------------
@@ -650,7 +542,6 @@ def run_simulation(
     -------
     SimulationResult
     """
-    from joblib import Parallel, delayed
 
     if not isinstance(n_replicates, (int, np.integer)) or n_replicates < 1:
         raise ValueError(f"n_replicates must be a positive integer, got {n_replicates!r}")
@@ -836,14 +727,12 @@ def full_pipeline_replicate(
     ndarray of shape (n_contrasts, 2)
         (estimate, SE) per contrast, as :func:`run_replicate`.
     """
-    from analysis.connectome import shrunk_covariances
-    from analysis.trial import simulate_trial
 
     _check_scale(scale)
     assumptions = TrialAssumptions() if assumptions is None else assumptions
     trial = simulate_trial(seed=seed, assumptions=assumptions)
     scans = trial.scans
-    with _one_blas_thread():
+    with single_threaded_blas():
         predicted = clock.predict(shrunk_covariances(trial.iter_timeseries(scans)))
     gap = clock.correct(predicted, scans["age"].to_numpy(float), scale)
     return primary_contrasts(gap, _as_arrays(scans))
@@ -851,8 +740,6 @@ def full_pipeline_replicate(
 
 def book_measurement_model(seed: int = 0) -> MeasurementModel:
     """The measurement model of the book's clock on the book's synthetic trial (cached clock output)."""
-    from analysis.clock import trial_brain_age
-    from analysis.trial import simulate_trial
 
     trial = simulate_trial(seed=seed)
     return measurement_from_trial(trial, trial_brain_age(trial, seed=seed))
@@ -874,12 +761,9 @@ def scaled_assumptions(assumptions: TrialAssumptions, n_per_arm: int) -> TrialAs
 
 def train_clock(n_reference: int = 2433, *, seed: int = 0, assumptions: TrialAssumptions | None = None):
     """Train the book's clock (tangent + ridge, Beheshti) on a simulated reference cohort."""
-    from analysis.clock import BrainAgeClock
-    from analysis.connectome import shrunk_covariances
-    from analysis.trial import simulate_reference
 
     reference = simulate_reference(n_reference, seed=seed, assumptions=assumptions)
-    with _one_blas_thread():
+    with single_threaded_blas():
         stack = shrunk_covariances(reference.iter_timeseries())
         return BrainAgeClock(connectivity="tangent", random_state=seed).fit(
             stack, reference.participants["age"].to_numpy(float))
@@ -887,10 +771,9 @@ def train_clock(n_reference: int = 2433, *, seed: int = 0, assumptions: TrialAss
 
 def measurement_from_clock(clock, trial) -> MeasurementModel:
     """:class:`MeasurementModel` of a fitted ``clock`` applied to every usable scan of ``trial``."""
-    from analysis.connectome import shrunk_covariances
 
     scans = trial.scans
-    with _one_blas_thread():
+    with single_threaded_blas():
         predicted = clock.predict(shrunk_covariances(trial.iter_timeseries(scans)))
     keys = ["participant_id", "month"]
     latent = scans[keys].merge(trial.truth[keys + ["brain_age"]], on=keys, how="left")["brain_age"]
@@ -942,12 +825,11 @@ def validate_fast_path(
     go through the fast path with the same assumptions. If the fast path is right, each
     full-pipeline estimate is a draw from the fast path's sampling distribution (``z ~ N(0, 1)``).
     """
-    import time
+
 
     base = TrialAssumptions() if assumptions is None else assumptions
     world = scaled_assumptions(base, n_per_arm)
     clock = train_clock(n_reference, seed=seed, assumptions=base) if clock is None else clock
-    from analysis.trial import simulate_trial
 
     model = measurement_from_clock(clock, simulate_trial(seed=seed + 10_000, assumptions=world))
     start = time.perf_counter()

@@ -7,18 +7,15 @@ subset of scans is generated identically and cheaply, in any order.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
-from threadpoolctl import ThreadpoolController
 
+from analysis._threads import single_threaded_blas
 from analysis.atlas import prefrontal_mask
-from analysis._trial_assumptions import TrialAssumptions
+from analysis.trial.assumptions import TrialAssumptions
+from analysis.trial.design import ARMS, MONTHS
 
-ARMS = ("HRT", "MIT", "CON")
-MONTHS = (0, 12, 24)
 KIND_TRIAL, KIND_REFERENCE = 1, 2
 _STREAM_COHORT, _STREAM_PERSON, _STREAM_SCAN = 0, 1, 2
 
@@ -26,12 +23,6 @@ _STREAM_COHORT, _STREAM_PERSON, _STREAM_SCAN = 0, 1, 2
 def stream(seed: int, *key: int) -> np.random.Generator:
     """An independent generator for the named stream ``key`` of ``seed``."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    """Scan the loaded BLAS libraries once (a scan per call costs milliseconds)."""
-    return ThreadpoolController()
 
 
 def _gumbel_top_k(rng: np.random.Generator, logits: np.ndarray, k: int) -> np.ndarray:
@@ -334,7 +325,7 @@ class SignalModel:
         """One scan's (n_volumes, n_rois) float64 time series, from its own stream."""
         # small matrix products: BLAS threads only add overhead (20 s instead of 3 s on a busy
         # 2-core machine), and one thread keeps the result independent of the thread count
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with single_threaded_blas():
             return self._scan(seed, kind, person, month, brain_age, fd, prefrontal, n_volumes)
 
     def _scan(self, seed, kind, person, month, brain_age, fd, prefrontal, n_volumes) -> np.ndarray:

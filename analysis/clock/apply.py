@@ -1,4 +1,4 @@
-"""Apply the brain-age clock to the trial, with a content-addressed disk cache (private).
+"""Apply the brain-age clock to the trial, with a content-addressed disk cache.
 
 The public entry point is re-exported as :func:`analysis.clock.trial_brain_age`.
 """
@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 
 from analysis._paths import cache_dir
+from analysis.clock.correction import BIAS_CORRECTIONS
+from analysis.clock.estimator import BrainAgeClock
+from analysis.connectome import KINDS, shrunk_covariances
+from analysis.trial import simulate_reference
 
 #: Columns of the table :func:`trial_brain_age` returns, in order.
 TRIAL_COLUMNS = [
@@ -25,22 +29,20 @@ TRIAL_COLUMNS = [
 CACHE_VERSION = 1
 
 
-#: Source files the table depends on: the modules upstream of the clock in the data flow.
-CODE_PATTERNS = ("_paths.py", "atlas.py", "trial.py", "_trial_*.py", "connectome.py",
-                 "_connectome*.py", "clock.py", "_clock_*.py")
+#: Source files the table depends on, relative to the package: the code that simulates or
+#: loads the data and computes the clock's predictions -- not the validation studies, the
+#: statistics or the pages, whose edits must not throw the cached table away.
+CODE_FILES = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.py",
+              "clock/correction.py", "clock/estimator.py", "clock/models.py", "clock/apply.py")
 
 
 def _code_digest() -> str:
-    """sha256 of the ``analysis`` sources the result depends on (a code change = a new key).
-
-    Modules downstream of the clock (stats, figures, report) are left out so that editing
-    them does not invalidate the cache.
-    """
-    folder = Path(__file__).resolve().parent
-    paths = sorted({p for pattern in CODE_PATTERNS for p in folder.glob(pattern)})
+    """sha256 of the ``analysis`` sources the result depends on (a code change = a new key)."""
+    package = Path(__file__).resolve().parent.parent
+    paths = sorted({p for pattern in CODE_FILES for p in package.glob(pattern)})
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.name.encode())
+        digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -126,9 +128,6 @@ def _series(source, keys):
 
 
 def _compute(trial, reference, connectivity: str, bias_correction: str, seed: int) -> pd.DataFrame:
-    from analysis.clock import BrainAgeClock
-    from analysis.connectome import shrunk_covariances
-
     # nilearn's correlation kind shrinks the covariance of z-scored series; the others do not
     standardize = connectivity == "correlation"
     ref_ids = list(reference.participants["participant_id"])
@@ -196,9 +195,6 @@ def trial_brain_age(
         brain_age_gap_uncorrected, brain_age_gap, gap_beheshti, gap_cole, gap_smith, gap_none``.
         ``predicted_age`` and the uncorrected gap are on the clock's (shrunken) scale.
     """
-    from analysis.clock import BIAS_CORRECTIONS
-    from analysis.connectome import KINDS
-
     if connectivity not in KINDS:
         raise ValueError(f"connectivity must be one of {KINDS}; got {connectivity!r}")
     if bias_correction not in BIAS_CORRECTIONS:
@@ -208,8 +204,6 @@ def trial_brain_age(
     if use_cache and path.exists():
         return pd.read_pickle(path)
     if reference is None:
-        from analysis.trial import simulate_reference
-
         reference = simulate_reference(seed=seed)
     table = _compute(trial, reference, connectivity, bias_correction, seed)
     if use_cache:

@@ -24,104 +24,29 @@ unsupervised (they never see an age) and are fitted on the whole training set. C
 * ``"smith"`` :cite:p:`smith2019`: regress ``delta`` on demeaned age and orthogonalised age^2;
 * ``"none"``: the raw gap (add age as a covariate downstream, :cite:p:`le2018`).
 
-:func:`evaluate_clock` runs repeated K-fold CV (connectivity reference, model and correction
+:func:`~analysis.clock.evaluate_clock` runs repeated K-fold CV (connectivity reference, model and correction
 all refitted inside each training fold) and returns MAE, RMSE, r and R^2, uncorrected and
 corrected, beside a baseline that predicts the training-fold mean age, with an optional
-permutation test. :func:`trial_brain_age` applies a clock trained on the reference cohort to
+permutation test. :func:`~analysis.clock.trial_brain_age` applies a clock trained on the reference cohort to
 every usable trial scan, with a content-addressed disk cache.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from analysis._clock_cache import trial_brain_age
-from analysis._clock_models import MODELS, leave_one_out_predictions, make_model
-from analysis.connectome import KINDS, ConnectivityFeatures, CovarianceStack, single_threaded_blas
+from analysis._threads import single_threaded_blas
+from analysis.clock.correction import BIAS_CORRECTIONS, apply_correction, fit_correction
+from analysis.clock.models import MODELS, leave_one_out_predictions, make_model
+from analysis.connectome import KINDS, ConnectivityFeatures, CovarianceStack
 
-__all__ = [
-    "bootstrap_ci",
-    "holdout_predictions",
-    "learning_curve",
-    "compare_clocks",
-    "group_discrimination",
-    "segregation_by_group",
-    "hedges_g",
-    "site_features",
-    "site_calibrated_transfer",
-    "BIAS_CORRECTIONS",
-    "MODELS",
-    "BrainAgeClock",
-    "ClockEvaluation",
-    "fit_correction",
-    "apply_correction",
-    "clock_metrics",
-    "evaluate_clock",
-    "trial_brain_age",
-]
+__all__ = ["MIN_SUBJECTS", "BrainAgeClock", "clock_metrics"]
 
-#: Bias corrections of the brain age gap.
-BIAS_CORRECTIONS = ("beheshti", "cole", "smith", "none")
 #: Fewest training people a clock accepts.
 MIN_SUBJECTS = 10
-
-
-# --------------------------------------------------------------------------------------
-# Bias correction (pure functions of predictions and ages)
-# --------------------------------------------------------------------------------------
-def fit_correction(predicted: np.ndarray, age: np.ndarray) -> dict[str, float]:
-    """Fit every bias correction on (out-of-fold) training predictions.
-
-    Returns
-    -------
-    dict
-        ``beheshti_slope``, ``beheshti_intercept`` (delta on age), ``cole_slope``,
-        ``cole_intercept`` (predicted on age), ``smith_*`` (delta on demeaned age and
-        orthogonalised age^2) and ``age_mean``.
-    """
-    predicted, age = np.asarray(predicted, float), np.asarray(age, float)
-    delta = predicted - age
-    b_slope, b_icept = np.polyfit(age, delta, 1)
-    c_slope, c_icept = np.polyfit(age, predicted, 1)
-    centred = age - age.mean()
-    square = centred**2
-    sq_fit = np.polyfit(centred, square, 1)
-    ortho = square - np.polyval(sq_fit, centred)
-    design = np.column_stack([np.ones_like(age), centred, ortho])
-    smith = np.linalg.lstsq(design, delta, rcond=None)[0]
-    return {
-        "beheshti_slope": float(b_slope), "beheshti_intercept": float(b_icept),
-        "cole_slope": float(c_slope), "cole_intercept": float(c_icept),
-        "age_mean": float(age.mean()), "smith_sq_slope": float(sq_fit[0]),
-        "smith_sq_intercept": float(sq_fit[1]), "smith_b0": float(smith[0]),
-        "smith_b1": float(smith[1]), "smith_b2": float(smith[2]),
-    }
-
-
-def apply_correction(
-    predicted: np.ndarray, age: np.ndarray, correction: dict[str, float], method: str
-) -> np.ndarray:
-    """Bias-corrected brain age gap with ``method`` from a fitted ``correction``."""
-    predicted, age = np.asarray(predicted, float), np.asarray(age, float)
-    delta = predicted - age
-    if method == "none":
-        return delta
-    if method == "beheshti":
-        return delta - (correction["beheshti_slope"] * age + correction["beheshti_intercept"])
-    if method == "cole":
-        return (predicted - correction["cole_intercept"]) / correction["cole_slope"] - age
-    if method == "smith":
-        centred = age - correction["age_mean"]
-        ortho = centred**2 - (correction["smith_sq_slope"] * centred + correction["smith_sq_intercept"])
-        fitted = correction["smith_b0"] + correction["smith_b1"] * centred + correction["smith_b2"] * ortho
-        return delta - fitted
-    raise ValueError(f"bias_correction must be one of {BIAS_CORRECTIONS}; got {method!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -317,137 +242,3 @@ def clock_metrics(predicted: np.ndarray, age: np.ndarray) -> dict[str, float]:
     }
 
 
-@dataclass
-class ClockEvaluation:
-    """Result of :func:`evaluate_clock`.
-
-    Attributes
-    ----------
-    folds : DataFrame
-        One row per repeat x fold x estimate (``uncorrected``, ``corrected``, ``mean_age``):
-        ``mae, rmse, r, r2``.
-    predictions : DataFrame
-        One row per repeat x person: ``repeat, index, age, predicted_age, predicted_corrected``.
-    summary : DataFrame
-        Indexed by estimate; mean of the per-repeat pooled metrics.
-    permutation_mae : ndarray
-        Uncorrected MAE under permuted ages (empty without permutations).
-    p_value : float
-        Permutation p-value of the uncorrected MAE (NaN without permutations).
-    """
-
-    folds: pd.DataFrame
-    predictions: pd.DataFrame
-    summary: pd.DataFrame
-    permutation_mae: np.ndarray
-    p_value: float
-
-    def metric(self, name: str, estimate: str = "uncorrected") -> float:
-        """One summary number, e.g. ``metric("mae", "corrected")``."""
-        return float(self.summary.loc[estimate, name])
-
-
-def _cv_predict(clock, X, age, splits) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    predicted, corrected, baseline = (np.empty_like(age) for _ in range(3))
-    fold_of = []
-    for fold, (train, test) in enumerate(splits):
-        fitted = clone(clock).fit(_take(X, train), age[train])
-        predicted[test] = fitted.predict(_take(X, test))
-        corrected[test] = fitted.correct(predicted[test], age[test]) + age[test]
-        baseline[test] = age[train].mean()
-        fold_of.append((fold, test))
-    return predicted, corrected, baseline, fold_of
-
-
-def _check_evaluation(X, age, n_splits: int) -> np.ndarray:
-    n = _n_samples(X)
-    age = _check_age(age, n)
-    if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits must be an integer >= 2; got {n_splits!r}")
-    if n < 2 * n_splits:
-        raise ValueError(f"too few subjects for {n_splits}-fold CV: got {n}")
-    return age
-
-
-def evaluate_clock(
-    clock: BrainAgeClock,
-    X,
-    age,
-    *,
-    n_splits: int = 5,
-    n_repeats: int = 1,
-    n_permutations: int = 0,
-    random_state: int | None = 0,
-) -> ClockEvaluation:
-    """Repeated K-fold evaluation of a clock, everything refitted inside each training fold.
-
-    Parameters
-    ----------
-    clock : BrainAgeClock
-        Unfitted clock (cloned for every fold).
-    X : list of ndarray, CovarianceStack or ndarray
-        Scans or features, as the clock expects.
-    age : array-like of shape (n_samples,)
-        Chronological age.
-    n_splits, n_repeats : int
-        K and the number of repeats of the shuffled K-fold split.
-    n_permutations : int, default=0
-        Number of age permutations for a p-value of the uncorrected MAE against the null of no
-        age information (each permutation reruns one repeat of the CV).
-    random_state : int or None, default=0
-        Seed of the splits and the permutations.
-
-    Returns
-    -------
-    ClockEvaluation
-    """
-    age = _check_evaluation(X, age, n_splits)
-    rng = np.random.default_rng(random_state)
-    fold_rows, prediction_frames, pooled = [], [], []
-    for repeat in range(n_repeats):
-        seed = int(rng.integers(2**31))
-        splits = list(KFold(n_splits, shuffle=True, random_state=seed).split(age))
-        predicted, corrected, baseline, folds = _cv_predict(clock, X, age, splits)
-        estimates = {"uncorrected": predicted, "corrected": corrected, "mean_age": baseline}
-        for fold, test in folds:
-            for name, values in estimates.items():
-                fold_rows.append({"repeat": repeat, "fold": fold, "estimate": name,
-                                  **clock_metrics(values[test], age[test])})
-        for name, values in estimates.items():
-            pooled.append({"repeat": repeat, "estimate": name, **clock_metrics(values, age)})
-        prediction_frames.append(pd.DataFrame({
-            "repeat": repeat, "index": np.arange(len(age)), "age": age,
-            "predicted_age": predicted, "predicted_corrected": corrected,
-        }))
-    summary = pd.DataFrame(pooled).groupby("estimate")[["mae", "rmse", "r", "r2"]].mean()
-    summary = summary.loc[["uncorrected", "corrected", "mean_age"]]
-    null = _permutation_mae(clock, X, age, n_splits, n_permutations, rng)
-    observed = summary.loc["uncorrected", "mae"]
-    p_value = float((1 + np.sum(null <= observed)) / (1 + len(null))) if len(null) else float("nan")
-    return ClockEvaluation(pd.DataFrame(fold_rows), pd.concat(prediction_frames, ignore_index=True),
-                           summary, null, p_value)
-
-
-def _permutation_mae(clock, X, age, n_splits, n_permutations, rng) -> np.ndarray:
-    null = np.empty(n_permutations)
-    for i in range(n_permutations):
-        shuffled = rng.permutation(age)
-        seed = int(rng.integers(2**31))
-        splits = KFold(n_splits, shuffle=True, random_state=seed).split(age)
-        predicted = _cv_predict(clock, X, shuffled, splits)[0]
-        null[i] = np.mean(np.abs(predicted - shuffled))
-    return null
-
-
-# validation studies live in a private module; imported last (they use the names above)
-from analysis._clock_validation import (  # noqa: E402
-    bootstrap_ci,
-    compare_clocks,
-    group_discrimination,
-    hedges_g,
-    holdout_predictions,
-    learning_curve,
-    segregation_by_group,
-    site_calibrated_transfer,
-    site_features,
-)

@@ -1,4 +1,4 @@
-"""Statistics for the trial analyses: mixed models, contrasts, ANCOVA, FDR, bootstrap, correlations.
+"""Regression models for the trial analyses: mixed models, contrasts, OLS, ANCOVA, effect sizes.
 
 One function per analysis, ``data`` first and column names as arguments, tidy
 :class:`pandas.DataFrame` results with stable column names (``estimate, se, ci_low, ci_high, p``).
@@ -12,26 +12,27 @@ Mixed-model p-values use the normal reference distribution (as statsmodels and l
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import patsy
+import statsmodels.formula.api as smf
 from scipy import stats as _sps
+
+from analysis.stats._checks import _check_columns, _check_confidence
 
 __all__ = [
     "MixedModelResult",
-    "BootstrapCI",
     "mixed_model",
     "contrast",
     "difference_at",
+    "design_rows",
     "ancova",
     "ols",
-    "fdr_bh",
-    "bootstrap_ci",
-    "correlation",
-    "partial_correlation",
     "standardize_effects",
     "tidy_effects",
 ]
@@ -39,25 +40,6 @@ __all__ = [
 #: Column order of every tidy effect table this module returns.
 EFFECT_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "p"]
 
-_BOOT_METHODS = ("percentile", "bca")
-_CORR_METHODS = ("pearson", "spearman")
-
-
-# --- small checks ---------------------------------------------------------------------------
-
-
-def _check_columns(data: pd.DataFrame, columns: Sequence[str], what: str = "data") -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame, got {type(data).__name__}")
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise KeyError(f"{what} has no column(s) {missing}; columns are {list(data.columns)}")
-
-
-def _check_confidence(confidence: float) -> float:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return float(confidence)
 
 
 def tidy_effects(
@@ -157,8 +139,6 @@ class MixedModelResult:
 
 def _formula_columns(data: pd.DataFrame, *formulas: str | None) -> list[str]:
     """Columns of ``data`` a formula mentions (used to drop incomplete rows explicitly)."""
-    import re
-
     text = " ".join(f for f in formulas if f)
     tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
     return [c for c in data.columns if c in tokens]
@@ -229,8 +209,6 @@ def mixed_model(
     -------
     MixedModelResult
     """
-    import statsmodels.formula.api as smf
-
     if not isinstance(formula, str) or "~" not in formula:
         raise ValueError(f"formula must be a string like 'y ~ x', got {formula!r}")
     _check_columns(data, [groups])
@@ -346,10 +324,8 @@ def contrast(
     return out
 
 
-def _design_rows(result: Any, rows: pd.DataFrame) -> pd.DataFrame:
+def design_rows(result: Any, rows: pd.DataFrame) -> pd.DataFrame:
     """Fixed-effects design matrix rows for new data, through the fitted formula."""
-    import patsy
-
     fit = result.result if isinstance(result, MixedModelResult) else result
     spec = fit.model.data.model_spec
     (X,) = patsy.build_design_matrices([spec], rows, return_type="dataframe")
@@ -410,7 +386,7 @@ def difference_at(
             rows[col] = pd.Categorical(rows[col], categories=frame[col].cat.categories)
         elif pd.api.types.is_integer_dtype(frame[col]) and col in {**a, **b}:
             rows[col] = rows[col].astype(frame[col].dtype)
-    X = _design_rows(result, rows)
+    X = design_rows(result, rows)
     params, _, _ = _params_and_cov(result)
     weights = (X.iloc[0] - X.iloc[1]).reindex(params.index).fillna(0.0)
     label = name or (
@@ -431,8 +407,6 @@ def ols(data: pd.DataFrame, formula: str, *, confidence: float = 0.95) -> tuple[
         Coefficients indexed by term (``estimate, se, ci_low, ci_high, p``; t reference), and
         the fit (``.nobs``, ``.rsquared``, ...).
     """
-    import statsmodels.formula.api as smf
-
     if not isinstance(formula, str) or "~" not in formula:
         raise ValueError(f"formula must be a string like 'y ~ x', got {formula!r}")
     used = _formula_columns(data, formula)
@@ -512,291 +486,6 @@ def ancova(
     out = contrast(fit, L, confidence=confidence)
     out["n"] = int(fit.nobs)
     return out
-
-
-# --- multiplicity -----------------------------------------------------------------------------
-
-
-def fdr_bh(pvalues: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray | pd.Series:
-    """Benjamini-Hochberg adjusted p-values (false discovery rate) :cite:`benjamini1995`.
-
-    ``p_adj[(i)] = min_{j >= i} min(1, m p_(j) / j)`` over the sorted p-values. Missing values
-    stay missing and do not count towards ``m``. Reject at FDR ``q`` where ``p_adj <= q``.
-
-    Parameters
-    ----------
-    pvalues : array-like or Series
-        Unadjusted p-values in [0, 1].
-
-    Returns
-    -------
-    ndarray or Series
-        Adjusted p-values, same shape (and index, for a Series) as the input.
-    """
-    index = pvalues.index if isinstance(pvalues, pd.Series) else None
-    p = np.asarray(pvalues, dtype=float)
-    flat = p.ravel()
-    ok = ~np.isnan(flat)
-    if np.any((flat[ok] < 0) | (flat[ok] > 1)):
-        raise ValueError(f"pvalues must lie in [0, 1], got min {flat[ok].min()} max {flat[ok].max()}")
-    adjusted = np.full_like(flat, np.nan)
-    values = flat[ok]
-    m = values.size
-    if m:
-        order = np.argsort(values)
-        ranked = values[order] * m / np.arange(1, m + 1)
-        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-        out = np.empty(m)
-        out[order] = np.minimum(ranked, 1.0)
-        adjusted[ok] = out
-    adjusted = adjusted.reshape(p.shape)
-    return pd.Series(adjusted, index=index, name="p_fdr") if index is not None else adjusted
-
-
-# --- bootstrap ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BootstrapCI:
-    """A statistic with its bootstrap confidence interval."""
-
-    estimate: float
-    ci_low: float
-    ci_high: float
-    se: float
-    n_boot: int
-    method: str
-
-
-def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(random_state)
-    raise TypeError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
-
-
-def bootstrap_ci(
-    data: np.ndarray | pd.DataFrame | Sequence[np.ndarray],
-    statistic: Callable[..., float],
-    *,
-    n_boot: int = 2000,
-    confidence: float = 0.95,
-    method: str = "percentile",
-    random_state: int | np.random.Generator | None = None,
-) -> BootstrapCI:
-    """Nonparametric bootstrap CI of a statistic, resampling rows (cases) with replacement.
-
-    Parameters
-    ----------
-    data : array, DataFrame or tuple of arrays
-        The sample. A tuple of equal-length arrays is resampled jointly (paired) and passed to
-        ``statistic`` as separate arguments; an array or DataFrame is resampled by row.
-    statistic : callable
-        ``statistic(sample)`` (or ``statistic(*arrays)``) returning a float.
-    n_boot : int
-        Bootstrap replicates.
-    confidence : float
-        Coverage of the interval.
-    method : {"percentile", "bca"}
-        Percentile interval, or bias-corrected and accelerated (acceleration by jackknife).
-    random_state : int, Generator or None
-        Seed for reproducible resampling.
-
-    Returns
-    -------
-    BootstrapCI
-        ``estimate`` is the statistic on the full sample; ``se`` the bootstrap SD.
-    """
-    confidence = _check_confidence(confidence)
-    if method not in _BOOT_METHODS:
-        raise ValueError(f"method must be one of {_BOOT_METHODS}, got {method!r}")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
-        raise ValueError(f"n_boot must be an integer >= 10, got {n_boot!r}")
-    paired = isinstance(data, tuple)
-    arrays = [np.asarray(a) if not isinstance(a, pd.DataFrame) else a for a in data] if paired else [data]
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise ValueError(f"data arrays must have equal lengths, got {[len(a) for a in arrays]}")
-    if n < 3:
-        raise ValueError(f"data needs at least 3 rows for a bootstrap, got {n}")
-
-    def take(a, idx):
-        return a.iloc[idx] if isinstance(a, (pd.DataFrame, pd.Series)) else np.asarray(a)[idx]
-
-    def stat(idx):
-        return float(statistic(*[take(a, idx) for a in arrays]))
-
-    rng = _rng(random_state)
-    full = np.arange(n)
-    estimate = stat(full)
-    boots = np.array([stat(rng.integers(0, n, n)) for _ in range(int(n_boot))])
-    boots = boots[np.isfinite(boots)]
-    alpha = 1 - confidence
-    if method == "percentile":
-        lo_q, hi_q = alpha / 2, 1 - alpha / 2
-    else:
-        prop = (np.sum(boots < estimate) + 0.5 * np.sum(boots == estimate)) / boots.size
-        z0 = _sps.norm.ppf(np.clip(prop, 1e-10, 1 - 1e-10))
-        jack = np.array([stat(np.delete(full, i)) for i in range(n)])
-        d = jack.mean() - jack
-        denom = 6.0 * np.sum(d**2) ** 1.5
-        acc = float(np.sum(d**3) / denom) if denom > 0 else 0.0
-        z = _sps.norm.ppf([alpha / 2, 1 - alpha / 2])
-        adj = z0 + (z0 + z) / (1 - acc * (z0 + z))
-        lo_q, hi_q = _sps.norm.cdf(adj)
-    low, high = np.quantile(boots, [lo_q, hi_q])
-    return BootstrapCI(
-        estimate=estimate,
-        ci_low=float(low),
-        ci_high=float(high),
-        se=float(np.std(boots, ddof=1)),
-        n_boot=int(boots.size),
-        method=method,
-    )
-
-
-# --- correlations ----------------------------------------------------------------------------
-
-
-def _corr(x: np.ndarray, y: np.ndarray, method: str) -> float:
-    if method == "spearman":
-        x, y = _sps.rankdata(x), _sps.rankdata(y)
-    xc, yc = x - x.mean(), y - y.mean()
-    denom = np.sqrt(np.sum(xc**2) * np.sum(yc**2))
-    return float(np.sum(xc * yc) / denom) if denom > 0 else np.nan
-
-
-def _corr_p(r: float, n: int, k: int = 0) -> float:
-    """Two-sided p of a (partial) correlation via the t statistic with n - 2 - k df."""
-    df = n - 2 - k
-    if df < 1 or not np.isfinite(r):
-        return np.nan
-    if abs(r) >= 1:
-        return 0.0
-    t = r * np.sqrt(df / (1 - r**2))
-    return float(2 * _sps.t.sf(abs(t), df))
-
-
-def correlation(
-    data: pd.DataFrame,
-    x: str,
-    y: str,
-    *,
-    method: str = "pearson",
-    n_boot: int = 2000,
-    confidence: float = 0.95,
-    ci_method: str = "percentile",
-    random_state: int | np.random.Generator | None = 0,
-) -> pd.DataFrame:
-    """Pearson or Spearman correlation with a bootstrap CI (resampling people).
-
-    Parameters
-    ----------
-    data : DataFrame
-        One row per unit; rows missing ``x`` or ``y`` are dropped.
-    x, y : str
-        Column names.
-    method : {"pearson", "spearman"}
-        Correlation coefficient.
-    n_boot, confidence, ci_method, random_state
-        Passed to :func:`bootstrap_ci`.
-
-    Returns
-    -------
-    DataFrame
-        One row indexed by ``method``: ``n, r, ci_low, ci_high, p`` (``p`` from the t test of
-        the coefficient, as :func:`scipy.stats.pearsonr`/``spearmanr``).
-    """
-    if method not in _CORR_METHODS:
-        raise ValueError(f"method must be one of {_CORR_METHODS}, got {method!r}")
-    _check_columns(data, [x, y])
-    d = data[[x, y]].dropna()
-    xv, yv = d[x].to_numpy(float), d[y].to_numpy(float)
-    r = _corr(xv, yv, method)
-    ci = bootstrap_ci(
-        (xv, yv),
-        lambda a, b: _corr(a, b, method),
-        n_boot=n_boot,
-        confidence=confidence,
-        method=ci_method,
-        random_state=random_state,
-    )
-    out = pd.DataFrame(
-        {"n": [len(d)], "r": [r], "ci_low": [ci.ci_low], "ci_high": [ci.ci_high], "p": [_corr_p(r, len(d))]},
-        index=pd.Index([method], name="method"),
-    )
-    return out
-
-
-def _residualize(values: np.ndarray, Z: np.ndarray) -> np.ndarray:
-    beta, *_ = np.linalg.lstsq(Z, values, rcond=None)
-    return values - Z @ beta
-
-
-def _covariate_matrix(data: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
-    Z = pd.get_dummies(data[list(covariates)], drop_first=True, dtype=float)
-    return np.column_stack([np.ones(len(data)), Z.to_numpy(float)])
-
-
-def partial_correlation(
-    data: pd.DataFrame,
-    x: str,
-    y: str,
-    covariates: Sequence[str],
-    *,
-    method: str = "pearson",
-    n_boot: int = 2000,
-    confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
-) -> pd.DataFrame:
-    """Partial correlation of ``x`` and ``y`` given covariates, with a bootstrap CI.
-
-    Both variables are residualised on an intercept and the covariates (non-numeric covariates
-    are dummy-coded) by least squares, and the residuals are correlated; Spearman ranks ``x``,
-    ``y`` and numeric covariates first. ``p`` uses ``n - 2 - k`` degrees of freedom (``k``
-    covariate columns). The bootstrap resamples rows and redoes the residualisation.
-
-    Returns
-    -------
-    DataFrame
-        One row indexed by ``method``: ``n, r, ci_low, ci_high, p, covariates``.
-    """
-    if method not in _CORR_METHODS:
-        raise ValueError(f"method must be one of {_CORR_METHODS}, got {method!r}")
-    covariates = list(covariates)
-    if not covariates:
-        raise ValueError("covariates must name at least one column; use correlation() otherwise")
-    _check_columns(data, [x, y, *covariates])
-    d = data[[x, y, *covariates]].dropna().reset_index(drop=True)
-    if method == "spearman":
-        d = d.copy()
-        for c in [x, y, *covariates]:
-            if pd.api.types.is_numeric_dtype(d[c]):
-                d[c] = _sps.rankdata(d[c])
-    Z = _covariate_matrix(d, covariates)
-    xv, yv = d[x].to_numpy(float), d[y].to_numpy(float)
-
-    def stat(idx: np.ndarray) -> float:
-        Zi = Z[idx]
-        return _corr(_residualize(xv[idx], Zi), _residualize(yv[idx], Zi), "pearson")
-
-    r = stat(np.arange(len(d)))
-    ci = bootstrap_ci(
-        np.arange(len(d)), stat, n_boot=n_boot, confidence=confidence, random_state=random_state
-    )
-    k = Z.shape[1] - 1
-    return pd.DataFrame(
-        {
-            "n": [len(d)],
-            "r": [r],
-            "ci_low": [ci.ci_low],
-            "ci_high": [ci.ci_high],
-            "p": [_corr_p(r, len(d), k)],
-            "covariates": [", ".join(covariates)],
-        },
-        index=pd.Index([method], name="method"),
-    )
 
 
 # --- effect sizes ------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ build share one execution per notebook.
 
 Command line::
 
-    python -m analysis._bookbuild prepare
-    python -m analysis._bookbuild execute notebooks/01_cohort.py [--out FILE.ipynb]
-    python -m analysis._bookbuild list
+    python -m tools.bookbuild prepare
+    python -m tools.bookbuild execute notebooks/01_cohort.py [--out FILE.ipynb]
+    python -m tools.bookbuild list
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ from pathlib import Path
 
 import yaml
 
-from ._paths import OPEN_DATA_ENV, PROJECT_ROOT, TRIAL_DIR_ENV
+from analysis._paths import OPEN_DATA_ENV, PROJECT_ROOT, TRIAL_DIR_ENV
 
 CACHE_DIR = PROJECT_ROOT / "_build" / ".jupyter_cache"
 FINGERPRINT_FILE = PROJECT_ROOT / "_build" / ".execution-fingerprint.json"
 #: Environment variables that change what notebooks compute.
 DATA_ENV_VARS = (TRIAL_DIR_ENV, OPEN_DATA_ENV)
 EXECUTION_TIMEOUT = 1200
+#: Package files whose change invalidates executed notebooks (code and data shipped with it).
+CODE_SUFFIXES = (".py", ".json", ".tsv")
 
 
 def _hash_files(paths: list[Path], digest: "hashlib._Hash") -> None:
@@ -55,7 +57,8 @@ def _dir_listing_digest(path: Path) -> str:
 def fingerprint() -> dict[str, str]:
     """What the notebooks' outputs depend on beyond their own code."""
     code = hashlib.sha256()
-    _hash_files(list((PROJECT_ROOT / "analysis").rglob("*.py")), code)
+    _hash_files([p for p in (PROJECT_ROOT / "analysis").rglob("*")
+                 if p.suffix in CODE_SUFFIXES and "__pycache__" not in p.parts], code)
     lock = PROJECT_ROOT / "uv.lock"
     out = {
         "analysis": code.hexdigest(),
@@ -166,7 +169,7 @@ def execute_notebook(path: Path, *, cache: bool = True, timeout: int = EXECUTION
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis._bookbuild", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.bookbuild", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="empty the execution cache if code, lock or data changed")

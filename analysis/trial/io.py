@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-ARMS = ("HRT", "MIT", "CON")
-MONTHS = (0, 12, 24)
+from analysis.trial.design import ARMS, MONTHS
+
 NA = "n/a"
 TS_FLOAT_FORMAT = "%.10g"
 

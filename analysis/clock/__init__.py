@@ -1,0 +1,37 @@
+"""The brain-age clock: connectivity -> predicted age -> bias-corrected brain age gap.
+
+Modules, each importing only those above it:
+
+* :mod:`~analysis.clock.correction` -- bias corrections of the gap (pure functions);
+* :mod:`~analysis.clock.models` -- the regression models a clock can use and their alpha grid;
+* :mod:`~analysis.clock.estimator` -- :class:`BrainAgeClock`, a scikit-learn regressor, and
+  :func:`clock_metrics`;
+* :mod:`~analysis.clock.evaluation` -- repeated K-fold evaluation with a permutation test;
+* :mod:`~analysis.clock.validation` -- the validation studies of the clock page;
+* :mod:`~analysis.clock.apply` -- the clock applied to every trial scan, cached on disk.
+"""
+
+from analysis.clock.apply import trial_brain_age
+from analysis.clock.correction import BIAS_CORRECTIONS, apply_correction, fit_correction
+from analysis.clock.estimator import MIN_SUBJECTS, BrainAgeClock, clock_metrics
+from analysis.clock.evaluation import ClockEvaluation, evaluate_clock
+from analysis.clock.models import DEFAULT_ALPHAS, MODELS, make_model
+from analysis.clock.validation import (
+    bootstrap_ci,
+    compare_clocks,
+    group_discrimination,
+    hedges_g,
+    holdout_predictions,
+    learning_curve,
+    segregation_by_group,
+    site_calibrated_transfer,
+    site_features,
+)
+
+__all__ = [
+    "BIAS_CORRECTIONS", "DEFAULT_ALPHAS", "MIN_SUBJECTS", "MODELS", "BrainAgeClock",
+    "ClockEvaluation", "apply_correction", "bootstrap_ci", "clock_metrics", "compare_clocks",
+    "evaluate_clock", "fit_correction", "group_discrimination", "hedges_g", "holdout_predictions",
+    "learning_curve", "make_model", "segregation_by_group", "site_calibrated_transfer",
+    "site_features", "trial_brain_age",
+]

@@ -1,0 +1,10 @@
+"""Simulation studies of the whole analysis: does it find the truth, and with what power?
+
+* :mod:`~analysis.simstudy.fast` -- the fast path: the clock's measurement model, simulated
+  predicted ages, the primary model by profiled REML, operating characteristics and power.
+
+Command line: ``python -m analysis.simstudy --help``.
+"""
+
+from analysis.simstudy.fast import *  # noqa: F401,F403
+from analysis.simstudy.fast import __all__  # noqa: F401

@@ -1,0 +1,42 @@
+"""The trial: its design, a documented synthetic simulator, and the real-trial data contract.
+
+The book's default data are a synthetic trial that looks like LISA in every published respect
+(:func:`simulate_trial`), generated from named, documented, overridable assumptions
+(:class:`TrialAssumptions`). Real trial data in the documented directory layout go through the
+same :class:`Trial` object (:func:`load_trial`); :func:`load_default_trial` picks real data when
+``BRAINCLOCK_TRIAL_DIR`` is set.
+
+Modules, each importing only those above it:
+
+* :mod:`~analysis.trial.design` -- arms, control and visits (one definition);
+* :mod:`~analysis.trial.assumptions` -- the simulator's assumptions with their sources;
+* :mod:`~analysis.trial.io` -- the directory contract: columns, rules, readers and writers;
+* :mod:`~analysis.trial.simulator` -- people, visits, latent brain age and time series;
+* :mod:`~analysis.trial.core` -- the :class:`Trial` and :class:`Reference` objects;
+* :mod:`~analysis.trial.tables` -- descriptive tables (flow, baseline, visits, strength).
+"""
+
+from analysis.trial.assumptions import TrialAssumptions
+from analysis.trial.core import (
+    Reference,
+    Trial,
+    load_default_trial,
+    load_trial,
+    simulate_reference,
+    simulate_trial,
+)
+from analysis.trial.design import ARMS, CONTROL, MONTHS
+from analysis.trial.io import TrialDataError
+from analysis.trial.tables import (
+    baseline_table,
+    flow_counts,
+    missingness_patterns,
+    strength_summary,
+    visit_summary,
+)
+
+__all__ = [
+    "ARMS", "CONTROL", "MONTHS", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
+    "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",
+    "flow_counts", "visit_summary", "strength_summary", "missingness_patterns",
+]
