@@ -1,23 +1,31 @@
-"""Open data: registry, verified fetching (mirror and download), and the loaders on the real files."""
+"""Open data: registry (shipped data file), verified fetching (mirror and pooch download), loaders."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import re
 import socket
 import threading
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pooch
 import pytest
 
 from analysis import open_data as od
-from analysis._paths import OPEN_DATA_ENV, env_path
+from analysis._paths import OPEN_DATA_ENV, PROJECT_ROOT, env_path
+from analysis.open_data import fetching, registry
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = "0" * 40
+#: The local mirror named when the tests started (fixtures below unset the variable).
+MIRROR = env_path(OPEN_DATA_ENV)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -30,7 +38,7 @@ def _fake_dataset(files: dict[str, bytes], *, downloadable: bool = True) -> od.O
             file=name,
             sha256=hashlib.sha256(payload).hexdigest(),
             repo="owner/repo" if downloadable else None,
-            commit="0" * 40 if downloadable else None,
+            commit=COMMIT if downloadable else None,
             source_path=f"src/{name}" if downloadable else None,
             description="test file",
         )
@@ -44,13 +52,14 @@ PAYLOAD = {"table.csv": b"a,b\n1,2\n", "sub/deep.bin": bytes(range(256)) * 64}
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    """A registered fake dataset, an empty cache in tmp_path, no mirror, no real download."""
+    """A registered fake dataset, an empty cache in tmp_path, no mirror, no retries (fast failures)."""
     monkeypatch.setitem(od.REGISTRY, "fake-data", _fake_dataset(PAYLOAD))
     monkeypatch.delenv(OPEN_DATA_ENV, raising=False)
     cache = tmp_path / "cache"
     cache.mkdir()
-    monkeypatch.setattr(od, "_cache_root", lambda: cache)
-    monkeypatch.setattr(od, "_VERIFIED", {})
+    monkeypatch.setattr(fetching, "_cache_root", lambda: cache)
+    monkeypatch.setattr(fetching, "_VERIFIED", {})
+    monkeypatch.setattr(fetching, "DOWNLOAD_RETRIES", 0)
     return cache
 
 
@@ -62,10 +71,17 @@ def _write_mirror(root: Path, files: dict[str, bytes]) -> None:
 
 
 class _Server:
-    """A loopback HTTP server laid out like raw.githubusercontent.com (<repo>/<commit>/<path>)."""
+    """A loopback HTTP server laid out like raw.githubusercontent.com (<repo>/<commit>/<path>).
+
+    ``fail`` holds HTTP status codes answered, one per request, before files are served again
+    (transient server errors); ``truncate`` makes it promise more bytes than it sends.
+    """
 
     def __init__(self, root: Path):
+        self.root = root
         self.requests: list[str] = []
+        self.fail: list[int] = []
+        self.truncate = False
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -74,15 +90,34 @@ class _Server:
 
             def do_GET(self):  # noqa: N802 (http.server API)
                 server.requests.append(self.path)
-                super().do_GET()
+                if server.fail:
+                    self.send_error(server.fail.pop(0), "transient failure")
+                elif server.truncate:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.write(b"a,b\n")
+                    self.wfile.flush()
+                    self.close_connection = True
+                else:
+                    super().do_GET()
 
             def log_message(self, *args):
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
+
+    def serve(self, entry: od.OpenDataFile, payload: bytes) -> Path:
+        """Put ``payload`` where ``entry``'s pinned URL points (repo/commit/path)."""
+        path = self.root / entry.repo / entry.commit / entry.source_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
+        return path
 
     def close(self):
         self.httpd.shutdown()
@@ -91,17 +126,13 @@ class _Server:
 
 @pytest.fixture
 def server(fake, monkeypatch, tmp_path):
-    """Serve PAYLOAD at the fake entries' raw-URL paths from a loopback server."""
-    root = tmp_path / "served"
-    for name, payload in PAYLOAD.items():
-        path = root / "owner" / "repo" / ("0" * 40) / "src" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(payload)
+    """Serve PAYLOAD at the fake entries' raw-URL paths from a loopback server; URLs point there."""
     for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    srv = _Server(root)
-    monkeypatch.setattr(od, "RAW_URL_BASE", srv.url)
-    srv.root = root
+    srv = _Server(tmp_path / "served")
+    for name, payload in PAYLOAD.items():
+        srv.serve(od.get_file("fake-data", name), payload)
+    monkeypatch.setattr(registry, "RAW_URL_BASE", srv.url)
     yield srv
     srv.close()
 
@@ -131,6 +162,34 @@ def test_registry_lists_every_manifest_file_with_pinned_urls():
     assert urls.str.fullmatch(pattern).all(), urls[~urls.str.fullmatch(pattern)].tolist()
     entry = od.get_file("ds003871-ica-timecourses", "BOLD/sub007_timecourses_ica.mat")
     assert entry.url.endswith("/9ea1244ee05759caaf090ee09e59a3d1c7ac56d8/Data/BOLD/sub007_timecourses_ica.mat")
+    assert all(ds.citation and ds.licence for ds in od.REGISTRY.values())
+
+
+def test_registry_is_a_data_file_shipped_with_the_package():
+    shipped = resources.files("analysis.open_data").joinpath(registry.REGISTRY_FILE)
+    assert shipped.is_file()
+    assert registry.parse_registry(json.loads(shipped.read_text(encoding="utf-8"))) == od.REGISTRY
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    assert registry.REGISTRY_FILE in config["tool"]["setuptools"]["package-data"]["analysis.open_data"]
+
+
+def test_registry_rejects_malformed_entries():
+    good = {"file": "a.csv", "sha256": "a" * 64, "repo": "o/r", "commit": "b" * 40, "path": "a.csv", "what": "x"}
+    dataset = {"name": "d", "title": "t", "origin": "o", "licence": "l", "citation": "c", "can_show": "s",
+               "cannot_show": "n", "files": [good]}
+    parsed = registry.parse_registry({"format": 1, "datasets": [dataset]})["d"]
+    assert parsed.files[0].url.endswith(f"/o/r/{'b' * 40}/a.csv") and parsed.citation == "c"
+    for bad, message in (
+        ({**good, "sha256": "A" * 64}, "not 64 lower-case hex"),
+        ({**good, "commit": None}, "all be set or all be null"),
+        ({**good, "commit": "main"}, "full 40-digit hash"),
+        ({**good, "extra": 1}, "keys"),
+    ):
+        with pytest.raises(ValueError, match=message) as err:
+            registry.parse_registry({"format": 1, "datasets": [{**dataset, "files": [bad]}]})
+        assert "dataset 'd', file 'a.csv'" in str(err.value)
+    with pytest.raises(ValueError, match="listed twice"):
+        registry.parse_registry({"format": 1, "datasets": [{**dataset, "files": [good, good]}]})
 
 
 def test_get_file_rejects_unknown_names():
@@ -160,7 +219,7 @@ def test_fetch_reads_mirror_without_downloading(fake, tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     _write_mirror(mirror, PAYLOAD)
     monkeypatch.setenv(OPEN_DATA_ENV, str(mirror))
-    monkeypatch.setattr(od, "_open_url", lambda url: pytest.fail(f"downloaded {url}"))
+    monkeypatch.setattr(fetching, "_pooch", lambda *a: pytest.fail("pooch used with a mirror"))
     path = od.fetch("fake-data", "sub/deep.bin")
     assert path == mirror / "fake-data" / "sub" / "deep.bin"
     assert path.read_bytes() == PAYLOAD["sub/deep.bin"]
@@ -172,8 +231,8 @@ def test_mirror_hash_is_verified_once_per_file_version(fake, tmp_path, monkeypat
     _write_mirror(mirror, PAYLOAD)
     monkeypatch.setenv(OPEN_DATA_ENV, str(mirror))
     calls = []
-    real = od._sha256
-    monkeypatch.setattr(od, "_sha256", lambda p: calls.append(p) or real(p))
+    real = fetching._sha256
+    monkeypatch.setattr(fetching, "_sha256", lambda p: calls.append(p) or real(p))
     for _ in range(3):
         od.fetch("fake-data", "table.csv")
     assert len(calls) == 1
@@ -191,7 +250,8 @@ def test_mirror_wrong_hash_names_dataset_file_path_and_fix(fake, tmp_path, monke
         od.fetch("fake-data", "table.csv")
     text = str(err.value)
     for part in ("'fake-data'", "'table.csv'", "sha256 mismatch", str(mirror / "fake-data" / "table.csv"),
-                 OPEN_DATA_ENV, "https://"):
+                 OPEN_DATA_ENV, "https://", od.get_file("fake-data", "table.csv").sha256,
+                 hashlib.sha256(b"a,b\n1,3\n").hexdigest()):
         assert part in text, f"{part!r} missing from: {text}"
 
 
@@ -212,7 +272,27 @@ def test_file_only_in_mirror_cannot_be_downloaded(fake, monkeypatch):
     assert OPEN_DATA_ENV in str(err.value)
 
 
-# --- downloading ------------------------------------------------------------------------------
+# --- downloading (pooch, from a loopback server) ---------------------------------------------
+
+
+def test_download_of_a_mirror_file_through_pooch_is_hash_checked_and_cached(server, fake, monkeypatch):
+    mirror = MIRROR  # the fixtures have unset OPEN_DATA_ENV: this test downloads
+    if mirror is None:
+        pytest.skip(f"{OPEN_DATA_ENV} was unset: no mirror file to serve")
+    entry = od.get_file("development-fmri-basc064", "participants.tsv")
+    original = (mirror / entry.dataset / entry.file).read_bytes()
+    server.serve(entry, original)
+    fetched = []
+    real_fetch = pooch.Pooch.fetch
+    monkeypatch.setattr(pooch.Pooch, "fetch", lambda self, *a, **k: fetched.append(a) or real_fetch(self, *a, **k))
+    path = od.fetch(entry.dataset, entry.file)
+    assert fetched == [(entry.file,)]  # downloaded by pooch ...
+    assert server.requests == [f"/{entry.repo}/{entry.commit}/{entry.source_path}"]  # ... from the pinned URL
+    assert path == fake / entry.dataset / entry.file
+    assert path.read_bytes() == original and hashlib.sha256(original).hexdigest() == entry.sha256
+    assert od.fetch(entry.dataset, entry.file) == path
+    assert len(server.requests) == 1 and len(fetched) == 1  # second call served from the cache
+    assert _files_under(fake) == [path]
 
 
 def test_download_verifies_and_caches(server, fake):
@@ -224,14 +304,32 @@ def test_download_verifies_and_caches(server, fake):
     assert _files_under(fake) == [path]  # no temporary file left beside it
 
 
-def test_download_with_wrong_hash_leaves_nothing(server, fake):
-    served = server.root / "owner" / "repo" / ("0" * 40) / "src" / "table.csv"
-    served.write_bytes(b"tampered\n")
+def test_corrupted_download_names_dataset_file_and_both_hashes(server, fake):
+    served = server.serve(od.get_file("fake-data", "table.csv"), b"tampered\n")
     with pytest.raises(od.OpenDataError) as err:
         od.fetch("fake-data", "table.csv")
     text = str(err.value)
-    assert "sha256 mismatch" in text and f"{server.url}/owner/repo/" in text
+    expected, got = hashlib.sha256(PAYLOAD["table.csv"]).hexdigest(), hashlib.sha256(served.read_bytes()).hexdigest()
+    assert f"'fake-data', file 'table.csv': sha256 mismatch (expected {expected}, got {got})" in text
+    assert f"{server.url}/owner/repo/" in text
     assert "connect to the internet" in text and OPEN_DATA_ENV in text
+    assert _files_under(fake) == []  # pooch removed the unverified temporary file
+
+
+def test_transient_server_error_is_retried(server, fake, monkeypatch):
+    monkeypatch.setattr(fetching, "DOWNLOAD_RETRIES", 1)
+    server.fail = [500]
+    path = od.fetch("fake-data", "table.csv")
+    assert path.read_bytes() == PAYLOAD["table.csv"]
+    assert len(server.requests) == 2 and server.fail == []
+    assert _files_under(fake) == [path]
+
+
+def test_server_error_without_retries_left_is_one_clear_error(server, fake):
+    server.fail = [500]
+    with pytest.raises(od.OpenDataError, match="download failed \\(HTTPError: 500") as err:
+        od.fetch("fake-data", "table.csv")
+    assert "'table.csv'" in str(err.value) and "1 attempt(s)" in str(err.value)
     assert _files_under(fake) == []
 
 
@@ -243,52 +341,36 @@ def test_corrupt_cached_file_is_downloaded_again(server, fake):
     assert len(server.requests) == 1
 
 
+def _refused_url() -> str:
+    with socket.socket() as probe:  # a loopback port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
 def test_damaged_cached_file_is_removed_even_when_offline(fake, monkeypatch):
     target = fake / "fake-data" / "table.csv"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"half a fi")
-
-    def offline(url):
-        raise od.urllib.error.URLError("no route to host")
-
-    monkeypatch.setattr(od, "_open_url", offline)
-    with pytest.raises(od.OpenDataError, match="no route to host"):
+    monkeypatch.setattr(registry, "RAW_URL_BASE", _refused_url())
+    with pytest.raises(od.OpenDataError, match="ConnectionError"):
         od.fetch("fake-data", "table.csv")
     assert _files_under(fake) == []
 
 
 def test_no_network_gives_one_clear_error(fake, monkeypatch):
-    with socket.socket() as probe:  # a loopback port nobody listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setattr(od, "RAW_URL_BASE", f"http://127.0.0.1:{port}")
+    url = _refused_url()
+    monkeypatch.setattr(registry, "RAW_URL_BASE", url)
     with pytest.raises(od.OpenDataError, match="download failed") as err:
         od.fetch("fake-data", "table.csv")
     text = str(err.value)
-    assert "'fake-data'" in text and "'table.csv'" in text and f"127.0.0.1:{port}" in text
+    assert "'fake-data'" in text and "'table.csv'" in text and url.removeprefix("http://") in text
     assert "connect to the internet" in text and f"set {OPEN_DATA_ENV}=DIR" in text
     assert _files_under(fake) == []
 
 
-def test_interrupted_download_leaves_no_partial_file(fake, monkeypatch):
-    class Broken:
-        def __init__(self):
-            self.sent = False
-
-        def read(self, n):
-            if not self.sent:
-                self.sent = True
-                return b"a,b\n"
-            raise ConnectionResetError("peer went away")
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-    monkeypatch.setattr(od, "_open_url", lambda url: Broken())
-    with pytest.raises(od.OpenDataError, match="ConnectionResetError"):
+def test_interrupted_download_leaves_no_partial_file(server, fake):
+    server.truncate = True
+    with pytest.raises(od.OpenDataError, match=r"download failed \(ChunkedEncodingError: .*IncompleteRead"):
         od.fetch("fake-data", "table.csv")
     assert _files_under(fake) == []
 
