@@ -439,7 +439,8 @@ def find_scans(fmriprep_dir: str | os.PathLike, *, strategy: str = "simple", spa
         header = pd.read_csv(confounds, sep="\t", nrows=0).columns
         if "framewise_displacement" not in header:
             raise ExtractionError(confounds, "confounds file has no 'framewise_displacement' column")
-        n_rows = sum(1 for _ in open(confounds)) - 1
+        with open(confounds) as fh:
+            n_rows = sum(1 for line in fh if line.strip()) - 1
         if n_rows != img.shape[3]:
             raise ExtractionError(confounds, f"volume count mismatch: {n_rows} confound rows but "
                                              f"{img.shape[3]} volumes in {bold.name}")
@@ -668,7 +669,7 @@ def extract_fmriprep(fmriprep_dir: str | os.PathLike, atlas: str | os.PathLike |
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    table = atlas if isinstance(atlas, pd.DataFrame) else resolve_atlas(atlas)
+    table = _checked_table(atlas) if isinstance(atlas, pd.DataFrame) else resolve_atlas(atlas)
     if radius is None or not radius > 0:
         raise ExtractionError("radius", f"sphere radius must be > 0 mm (got {radius!r})")
     scans = find_scans(fmriprep_dir, strategy=strategy, space=space, task=task, sessions=sessions,
@@ -676,8 +677,10 @@ def extract_fmriprep(fmriprep_dir: str | os.PathLike, atlas: str | os.PathLike |
     out = Path(out_dir)
     atlas_text = _table_text(_atlas_output(table))
     _check_outputs(out, scans, atlas_text, strategy, overwrite)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".extract-staging-", dir=out))
+    staging = Path(tempfile.mkdtemp(prefix=".extract-staging-", dir=out))  # same file system: atomic moves
+    committed = False
     try:
         jobs = (delayed(_extract_scan)(scan, table, strategy, dict(strategy_kwargs or {}), radius, low_pass,
                                        high_pass, staging) for scan in scans)
@@ -687,9 +690,23 @@ def extract_fmriprep(fmriprep_dir: str | os.PathLike, atlas: str | os.PathLike |
         qc = _typed_qc(rows).sort_values(["participant_id", "source_file"], kind="stable")
         qc = qc.reset_index(drop=True)
         _commit(out, staging, scans, qc, atlas_text)
+        committed = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not committed and not any(out.iterdir()):
+            out.rmdir()  # a failed first run leaves no trace
     return qc
+
+
+def _checked_table(atlas: pd.DataFrame) -> pd.DataFrame:
+    """An atlas given as a table: the columns and size :func:`resolve_atlas` guarantees."""
+    missing = [c for c in ATLAS_REQUIRED if c not in atlas.columns]
+    if missing or len(atlas) < MIN_ROIS or not atlas["roi"].is_unique:
+        raise ExtractionError("atlas", f"an atlas table needs unique 'roi' names, columns {ATLAS_REQUIRED} and "
+                                       f">= {MIN_ROIS} rows (missing {missing}, {len(atlas)} rows)")
+    if "label" in atlas and not atlas.attrs.get("label_img"):
+        raise ExtractionError("atlas", "a 'label' column needs attrs['label_img'] (use resolve_atlas)")
+    return atlas
 
 
 def _commit(out: Path, staging: Path, scans: list[Scan], qc: pd.DataFrame, atlas_text: str) -> None:
