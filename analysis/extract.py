@@ -508,6 +508,11 @@ def _extract_scan(scan: Scan, atlas: pd.DataFrame, strategy: str, strategy_kwarg
     if sample_mask is not None and len(sample_mask) < 2:
         raise ExtractionError(scan.confounds, f"strategy {strategy!r} censors all but {len(sample_mask)} "
                                               f"of {scan.n_volumes} volumes")
+    n_kept = scan.n_volumes if sample_mask is None else len(sample_mask)
+    n_regressors = 0 if confounds is None else confounds.shape[1]
+    if n_kept <= n_regressors + 2:  # + mean and linear trend
+        raise ExtractionError(scan.bold, f"strategy {strategy!r} regresses {n_regressors} confounds (+ mean and "
+                                         f"trend) out of {n_kept} kept volumes: no degrees of freedom left")
     masker = _masker(atlas, radius, scan.t_r, low_pass, high_pass)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -394,8 +394,8 @@ def test_error_atlas_tsv(tmp_path, content, problem):
 
 def test_failed_scan_writes_nothing(small, tmp_path):
     root, write = small
-    write("01")
-    write("02", constant=True)
+    write("01", n_vol=40)
+    write("02", n_vol=40, constant=True)
     out = tmp_path / "out"
     with pytest.raises(ExtractionError, match=r"sub-02_ses-01_\S+_bold.nii.gz: 160 ROI signal\(s\) constant"):
         extract_fmriprep(root, "dosenbach", "simple", out, progress=False)
@@ -405,6 +405,13 @@ def test_failed_scan_writes_nothing(small, tmp_path):
     with pytest.raises(ExtractionError, match="constant"):
         extract_fmriprep(root, "dosenbach", "simple", out, progress=False)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_error_no_degrees_of_freedom(small, tmp_path):
+    root, write = small
+    write("01", n_vol=30)  # simple: 24 motion + 2 tissue + 2 cosine regressors
+    with pytest.raises(ExtractionError, match=r"sub-01_ses-01_\S+_bold.nii.gz: .*28 confounds .* 30 kept volumes"):
+        extract_fmriprep(root, "dosenbach", "simple", tmp_path / "out", progress=False)
 
 
 def test_error_survives_worker_processes():
