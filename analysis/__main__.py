@@ -4,6 +4,9 @@ Commands (each a sub-parser, so other modules can add theirs):
 
 ``simulate --out DIR [--seed N]``
     Write the synthetic LISA trial in the real-trial directory layout (see ``data/README.md``).
+``extract --fmriprep DIR --atlas NAME|PATH.tsv --strategy NAME --out DIR [...]``
+    Extract denoised ROI time series, ``atlas.tsv`` and ``qc.tsv`` from fMRIPrep outputs
+    (see :mod:`analysis.extract`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,76 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_values(text: str) -> dict[str, str]:
+    """``"01=0,02=12"`` -> ``{"01": "0", "02": "12"}``."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"expected LABEL=VALUE pairs separated by commas, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _option_value(text: str):
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from analysis.extract import ExtractionError, extract_fmriprep
+
+    participants = None
+    if args.participants:
+        participants = [p for item in args.participants for p in item.split(",") if p]
+    options = {}
+    for item in args.strategy_option or []:
+        for key, value in _key_values(item).items():
+            options[key] = _option_value(value)
+    try:
+        qc = extract_fmriprep(args.fmriprep, args.atlas, args.strategy, args.out, space=args.space,
+                              task=args.task, sessions=args.sessions, participants=participants, run=args.run,
+                              res=args.res, radius=args.radius, low_pass=args.low_pass,
+                              high_pass=args.high_pass, strategy_kwargs=options, n_jobs=args.n_jobs,
+                              overwrite=args.overwrite, progress=not args.no_progress)
+    except ExtractionError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"extracted {len(qc)} scans ({args.strategy}, atlas {args.atlas}) -> {args.out}")
+    return 0
+
+
+def _add_extract(commands) -> None:
+    from analysis.extract import ATLASES, DEFAULT_SPACE, STRATEGIES
+
+    ext = commands.add_parser("extract", help="ROI time series, atlas.tsv and qc.tsv from fMRIPrep outputs")
+    ext.add_argument("--fmriprep", required=True, help="fMRIPrep derivatives folder (holding sub-*/)")
+    ext.add_argument("--atlas", required=True,
+                     help=f"one of {', '.join(ATLASES)} or an atlas TSV (roi, x, y, z, network[, region])")
+    ext.add_argument("--strategy", required=True, choices=STRATEGIES, help="nilearn denoising strategy")
+    ext.add_argument("--out", required=True, help="output folder (atlas.tsv, qc.tsv, timeseries/)")
+    ext.add_argument("--space", default=DEFAULT_SPACE, help=f"fMRIPrep MNI output space (default {DEFAULT_SPACE})")
+    ext.add_argument("--task", default="rest", help="BIDS task label (default rest)")
+    ext.add_argument("--sessions", type=_key_values, default=None,
+                     help="fMRIPrep session label to output label, e.g. 01=0,02=12,03=24 (visit months)")
+    ext.add_argument("--participants", nargs="+", default=None, help="subject labels to extract (default all)")
+    ext.add_argument("--run", default=None, help="run label to use when a session has several runs")
+    ext.add_argument("--res", default=None, help="res- label to use when several resolutions exist")
+    ext.add_argument("--radius", type=float, default=5.0, help="sphere radius in mm (default 5)")
+    ext.add_argument("--low-pass", type=float, default=None, help="low-pass cut-off in Hz (default none)")
+    ext.add_argument("--high-pass", type=float, default=None, help="high-pass cut-off in Hz (default none)")
+    ext.add_argument("--strategy-option", action="append", metavar="KEY=VALUE",
+                     help="extra load_confounds_strategy argument, e.g. fd_threshold=0.3 (repeatable)")
+    ext.add_argument("--n-jobs", type=int, default=1, help="scans extracted in parallel (default 1)")
+    ext.add_argument("--overwrite", action="store_true", help="replace existing time-series files")
+    ext.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ext.set_defaults(func=_extract)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
@@ -39,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--n-volumes", type=int, default=None, help="volumes per scan (default: the assumption)")
     sim.add_argument("--check", action="store_true", help="read the directory back with load_trial")
     sim.set_defaults(func=_simulate)
+    _add_extract(commands)
     return parser
 
 
