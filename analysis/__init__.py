@@ -7,4 +7,6 @@ Modules follow the one-way data flow of ``design.md``::
 Notebooks import only the public API of these modules.
 """
 
-__version__ = "0.1.0"
+from analysis._version import __version__
+
+__all__ = ["__version__"]

@@ -7,15 +7,23 @@ Commands (each a sub-parser, so other modules can add theirs):
 ``extract --fmriprep DIR --atlas NAME|PATH.tsv --strategy NAME --out DIR [...]``
     Extract denoised ROI time series, ``atlas.tsv`` and ``qc.tsv`` from fMRIPrep outputs
     (see :mod:`analysis.extract`).
+
+``clock fit --reference DIR --out FILE [--seed N] [--bias-correction METHOD]``
+    Fit a tangent + ridge brain-age clock on a reference-cohort directory and save it
+    (see ``analysis.trial.reference`` and ``analysis.clock.persist``); use it with ``BRAINCLOCK_CLOCK=FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from analysis.clock.persist import fit_clock, load_clock, save_clock
+from analysis.extract import ATLASES, DEFAULT_SPACE, STRATEGIES, ExtractionError, extract_fmriprep
 from analysis.trial import load_trial, simulate_trial
+from analysis.trial.reference import load_reference
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -44,7 +52,6 @@ def _key_values(text: str) -> dict[str, str]:
 
 
 def _option_value(text: str):
-    import json
 
     try:
         return json.loads(text)
@@ -53,7 +60,6 @@ def _option_value(text: str):
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from analysis.extract import ExtractionError, extract_fmriprep
 
     participants = None
     if args.participants:
@@ -76,7 +82,6 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _add_extract(commands) -> None:
-    from analysis.extract import ATLASES, DEFAULT_SPACE, STRATEGIES
 
     ext = commands.add_parser("extract", help="ROI time series, atlas.tsv and qc.tsv from fMRIPrep outputs")
     ext.add_argument("--fmriprep", required=True, help="fMRIPrep derivatives folder (holding sub-*/)")
@@ -102,6 +107,17 @@ def _add_extract(commands) -> None:
     ext.set_defaults(func=_extract)
 
 
+def _clock_fit(args: argparse.Namespace) -> int:
+
+    reference = load_reference(Path(args.reference))
+    for note in reference.notes:
+        print(f"note: {note}")
+    clock = fit_clock(reference, bias_correction=args.bias_correction, seed=args.seed)
+    out = save_clock(clock, Path(args.out), atlas=reference.atlas, training=reference)
+    print(f"wrote {load_clock(out, atlas=reference.atlas).describe()} -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
@@ -113,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--check", action="store_true", help="read the directory back with load_trial")
     sim.set_defaults(func=_simulate)
     _add_extract(commands)
+    clock = commands.add_parser("clock", help="saved brain-age clocks").add_subparsers(dest="action", required=True)
+    fit = clock.add_parser("fit", help="fit a tangent + ridge clock on a reference cohort and save it")
+    fit.add_argument("--reference", required=True, help="reference-cohort directory (see analysis.trial.reference)")
+    fit.add_argument("--out", required=True, help="output file, e.g. clock.brainclock.zip")
+    fit.add_argument("--seed", type=int, default=0, help="random_state of the clock (default 0)")
+    fit.add_argument("--bias-correction", default="beheshti", choices=("beheshti", "cole", "smith", "none"),
+                     help="default correction of the gap (all are saved; default beheshti)")
+    fit.set_defaults(func=_clock_fit)
     return parser
 
 

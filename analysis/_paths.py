@@ -12,6 +12,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OPEN_DATA_ENV = "BRAINCLOCK_OPEN_DATA"
 #: Environment variable naming a real trial directory (the book then runs on it).
 TRIAL_DIR_ENV = "BRAINCLOCK_TRIAL_DIR"
+#: Environment variable naming a real reference-cohort directory (the clock is trained on it).
+REFERENCE_DIR_ENV = "BRAINCLOCK_REFERENCE_DIR"
+#: Environment variable naming a saved, fitted clock file (used instead of training one).
+CLOCK_ENV = "BRAINCLOCK_CLOCK"
 
 
 def data_dir() -> Path:

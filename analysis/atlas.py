@@ -6,7 +6,6 @@ The atlas is the common coordinate system of the synthetic trial, the real-trial
 
 from __future__ import annotations
 
-
 from functools import lru_cache
 
 import numpy as np

@@ -27,7 +27,6 @@ kind with ``reference="geometric"``.
 
 from __future__ import annotations
 
-
 from collections.abc import Iterable, Sequence
 
 import numpy as np

@@ -92,13 +92,22 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from nilearn.datasets import fetch_coords_power_2011, fetch_coords_seitzman_2018
+from nilearn.interfaces.fmriprep import load_confounds_strategy
+from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
+from tqdm.auto import tqdm
+
+from analysis.atlas import dosenbach_atlas
 
 __all__ = [
     "ATLASES", "STRATEGIES", "QC_COLUMNS", "MIN_ROIS", "DEFAULT_SPACE", "ExtractionError", "Scan",
@@ -133,7 +142,6 @@ class ExtractionError(ValueError):
     problem : str
         What is wrong with it.
     """
-
     def __init__(self, file: str | os.PathLike, problem: str):
         self.file, self.problem = str(file), problem
         super().__init__(f"{self.file}: {problem}")
@@ -180,13 +188,11 @@ def resolve_atlas(name_or_path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _dosenbach() -> pd.DataFrame:
-    from analysis.atlas import dosenbach_atlas
 
     return dosenbach_atlas()
 
 
 def _power() -> pd.DataFrame:
-    from nilearn.datasets import fetch_coords_power_2011
 
     rois = fetch_coords_power_2011().rois
     table = pd.DataFrame({"roi": [f"power {int(r):03d}" for r in rois["roi"]]})
@@ -196,7 +202,6 @@ def _power() -> pd.DataFrame:
 
 
 def _seitzman() -> pd.DataFrame:
-    from nilearn.datasets import fetch_coords_seitzman_2018
 
     bunch = fetch_coords_seitzman_2018(ordered_regions=False)
     table = pd.DataFrame({"roi": [f"seitzman {int(i) + 1:03d}" for i in bunch.rois.index]})
@@ -255,7 +260,6 @@ def _atlas_from_tsv(path: Path) -> pd.DataFrame:
 
 
 def _check_labels(raw: pd.DataFrame, path: Path, label_img: Path) -> np.ndarray:
-    import nibabel as nib
 
     if "label" not in raw:
         raise ExtractionError(path, f"a label image ({label_img.name}) sits beside the atlas, so the TSV "
@@ -290,7 +294,6 @@ def _atlas_output(atlas: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Scan:
     """One BOLD run to extract and where its output goes."""
-
     participant_id: str
     session: str | None  # fMRIPrep label
     out_session: str | None  # label in the output file name
@@ -366,8 +369,6 @@ def find_scans(fmriprep_dir: str | os.PathLike, *, strategy: str = "simple", spa
         ``framewise_displacement``, a volume count that differs between BOLD and confounds, a
         session missing from ``sessions``, or a requested participant without BOLD files.
     """
-    import nibabel as nib
-
     root = Path(fmriprep_dir)
     if not root.is_dir():
         raise ExtractionError(root, "fMRIPrep directory does not exist")
@@ -473,7 +474,6 @@ def _sidecar_tr(bold: Path) -> float | None:
 # --------------------------------------------------------------------------------------------
 def _masker(atlas: pd.DataFrame, radius: float, t_r: float | None, low_pass: float | None,
             high_pass: float | None):
-    from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
 
     clean = dict(standardize="zscore_sample", detrend=True, t_r=t_r, low_pass=low_pass, high_pass=high_pass)
     if atlas.attrs.get("label_img"):
@@ -494,9 +494,7 @@ def _label_columns(masker, atlas: pd.DataFrame, signals: np.ndarray, bold: Path)
 
 def _extract_scan(scan: Scan, atlas: pd.DataFrame, strategy: str, strategy_kwargs: dict, radius: float,
                   low_pass: float | None, high_pass: float | None, staging: Path) -> dict:
-    import warnings
 
-    from nilearn.interfaces.fmriprep import load_confounds_strategy
 
     try:
         with warnings.catch_warnings():
@@ -671,9 +669,6 @@ def extract_fmriprep(fmriprep_dir: str | os.PathLike, atlas: str | os.PathLike |
         On any problem with the tree, the atlas or the output folder, naming the file; nothing
         is written then.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     table = _checked_table(atlas) if isinstance(atlas, pd.DataFrame) else resolve_atlas(atlas)
     if radius is None or not radius > 0:
         raise ExtractionError("radius", f"sphere radius must be > 0 mm (got {radius!r})")

@@ -6,6 +6,8 @@ only aggregates), so the same figure is safe to publish for real trial data.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

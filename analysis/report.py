@@ -16,17 +16,17 @@ keys that moved beyond their tolerance.
 from __future__ import annotations
 
 import base64
-import io
 import html
+import io
 import json
 import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 #: Key of the output metadata that carries a result record.

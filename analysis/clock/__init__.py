@@ -8,6 +8,7 @@ Modules, each importing only those above it:
   :func:`clock_metrics`;
 * :mod:`~analysis.clock.evaluation` -- repeated K-fold evaluation with a permutation test;
 * :mod:`~analysis.clock.validation` -- the validation studies of the clock page;
+* :mod:`~analysis.clock.persist` -- a fitted clock saved to and loaded from a safe file (skops);
 * :mod:`~analysis.clock.apply` -- the clock applied to every trial scan, cached on disk.
 """
 
@@ -16,6 +17,14 @@ from analysis.clock.correction import BIAS_CORRECTIONS, apply_correction, fit_co
 from analysis.clock.estimator import MIN_SUBJECTS, BrainAgeClock, clock_metrics
 from analysis.clock.evaluation import ClockEvaluation, evaluate_clock
 from analysis.clock.models import DEFAULT_ALPHAS, MODELS, make_model
+from analysis.clock.persist import (
+    ClockFileError,
+    SavedClock,
+    clock_from_env,
+    fit_clock,
+    load_clock,
+    save_clock,
+)
 from analysis.clock.validation import (
     bootstrap_ci,
     compare_clocks,
@@ -29,7 +38,8 @@ from analysis.clock.validation import (
 )
 
 __all__ = [
-    "BIAS_CORRECTIONS", "DEFAULT_ALPHAS", "MIN_SUBJECTS", "MODELS", "BrainAgeClock",
+    "BIAS_CORRECTIONS", "ClockFileError", "SavedClock", "clock_from_env", "fit_clock", "load_clock",
+    "save_clock", "DEFAULT_ALPHAS", "MIN_SUBJECTS", "MODELS", "BrainAgeClock",
     "ClockEvaluation", "apply_correction", "bootstrap_ci", "clock_metrics", "compare_clocks",
     "evaluate_clock", "fit_correction", "group_discrimination", "hedges_g", "holdout_predictions",
     "learning_curve", "make_model", "segregation_by_group", "site_calibrated_transfer",

@@ -19,13 +19,13 @@ from sklearn.preprocessing import StandardScaler
 
 from analysis.clock.estimator import _take, clock_metrics
 from analysis.clock.evaluation import evaluate_clock
-from analysis.stats import bootstrap_ci as stats_bootstrap_ci
 from analysis.connectome import (
     ConnectivityFeatures,
     find_communities,
     system_segregation,
     unvectorize,
 )
+from analysis.stats import bootstrap_ci as stats_bootstrap_ci
 
 
 def holdout_predictions(clock, X, age, *, test_size: float = 0.2, random_state: int = 0):

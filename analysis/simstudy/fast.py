@@ -46,9 +46,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
-
 from joblib import Parallel, delayed
+from scipy import stats
 
 from analysis._threads import single_threaded_blas
 from analysis.clock import BrainAgeClock, trial_brain_age

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import pandas as pd
 
+
 def _check_columns(data: pd.DataFrame, columns: Sequence[str], what: str = "data") -> None:
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{what} must be a pandas DataFrame, got {type(data).__name__}")

@@ -8,11 +8,13 @@ same :class:`Trial` object (:func:`load_trial`); :func:`load_default_trial` pick
 
 Modules, each importing only those above it:
 
-* :mod:`~analysis.trial.design` -- arms, control and visits (one definition);
+* :mod:`~analysis.trial.errors` -- :class:`TrialDataError`, raised for any broken directory;
+* :mod:`~analysis.trial.design` -- :class:`TrialDesign` (``trial.json``): arms, control, visits;
 * :mod:`~analysis.trial.assumptions` -- the simulator's assumptions with their sources;
 * :mod:`~analysis.trial.io` -- the directory contract: columns, rules, readers and writers;
 * :mod:`~analysis.trial.simulator` -- people, visits, latent brain age and time series;
 * :mod:`~analysis.trial.core` -- the :class:`Trial` and :class:`Reference` objects;
+* :mod:`~analysis.trial.reference` -- a reference cohort directory (``BRAINCLOCK_REFERENCE_DIR``);
 * :mod:`~analysis.trial.tables` -- descriptive tables (flow, baseline, visits, strength).
 """
 
@@ -25,8 +27,18 @@ from analysis.trial.core import (
     simulate_reference,
     simulate_trial,
 )
-from analysis.trial.design import ARMS, CONTROL, MONTHS
-from analysis.trial.io import TrialDataError
+from analysis.trial.design import ARMS, CONTROL, LISA, MONTHS, TrialDesign, TrialDesignError, load_design
+from analysis.trial.errors import TrialDataError
+from analysis.trial.reference import (
+    ReferenceCohort,
+    atlas_digest,
+    atlas_name,
+    has_regions,
+    load_reference,
+    reference_from_env,
+    region_mask,
+    write_reference,
+)
 from analysis.trial.tables import (
     baseline_table,
     flow_counts,
@@ -36,7 +48,9 @@ from analysis.trial.tables import (
 )
 
 __all__ = [
-    "ARMS", "CONTROL", "MONTHS", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
+    "ARMS", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
+    "ReferenceCohort", "atlas_digest", "atlas_name", "has_regions", "load_reference", "reference_from_env",
+    "region_mask", "write_reference", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",
     "flow_counts", "visit_summary", "strength_summary", "missingness_patterns",
 ]

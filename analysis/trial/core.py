@@ -18,7 +18,6 @@ from analysis.atlas import dosenbach_atlas
 from analysis.trial import io
 from analysis.trial import simulator as sim
 from analysis.trial.assumptions import TrialAssumptions
-from analysis.trial.design import ARMS, MONTHS
 from analysis.trial.io import TrialDataError
 
 __all__ = ["Trial", "Reference", "simulate_trial", "simulate_reference", "load_trial", "load_default_trial"]

@@ -60,8 +60,9 @@ def test_site_loads_nothing_from_other_hosts(book_build):
 
 
 def test_every_toc_page_was_built(book_build):
-    from tools import bookbuild as _bookbuild  # noqa: F401  (import check)
     import yaml
+
+    from tools import bookbuild as _bookbuild  # noqa: F401  (import check)
 
     toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())
     files = [toc["root"]] + re.findall(r"file: (\S+)", (PROJECT_ROOT / "_toc.yml").read_text())

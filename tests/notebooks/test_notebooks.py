@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from tools import bookbuild as _bookbuild
-from analysis._paths import PROJECT_ROOT
 
 NOTEBOOKS = _bookbuild.toc_notebooks()
 

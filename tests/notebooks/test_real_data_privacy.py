@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 from analysis import report
-from tools import bookbuild as _bookbuild
 from analysis._paths import PROJECT_ROOT
 from tests.privacy_scan import find_identifiers
+from tools import bookbuild as _bookbuild
 
 # Every notebook that reads the trial, except 02_clock_validation, whose trial section applies the
 # same package function as 03 (trial_brain_age) and shows only aggregate figures; its synthetic

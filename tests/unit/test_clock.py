@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from analysis.clock import apply as _clock_cache
 from analysis.clock import (
     BrainAgeClock,
     apply_correction,
@@ -16,6 +15,7 @@ from analysis.clock import (
     fit_correction,
     trial_brain_age,
 )
+from analysis.clock import apply as _clock_cache
 from analysis.connectome import shrunk_covariances
 
 NOISE_SD = 2.0

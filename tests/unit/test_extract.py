@@ -21,7 +21,11 @@ from joblib import parallel_config
 from analysis.__main__ import main
 from analysis.atlas import dosenbach_atlas
 from analysis.extract import (
-    QC_COLUMNS, ExtractionError, extract_fmriprep, find_scans, resolve_atlas,
+    QC_COLUMNS,
+    ExtractionError,
+    extract_fmriprep,
+    find_scans,
+    resolve_atlas,
 )
 from analysis.trial import load_trial
 

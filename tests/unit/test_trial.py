@@ -9,13 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.trial import io as _trial_io
 from analysis.__main__ import main as cli_main
 from analysis.atlas import prefrontal_mask
 from analysis.trial import (
-    ARMS, Reference, Trial, TrialAssumptions, TrialDataError, baseline_table, flow_counts,
-    load_default_trial, load_trial, simulate_reference, simulate_trial, strength_summary, visit_summary,
+    ARMS,
+    Reference,
+    Trial,
+    TrialAssumptions,
+    TrialDataError,
+    baseline_table,
+    flow_counts,
+    load_default_trial,
+    load_trial,
+    simulate_reference,
+    simulate_trial,
+    strength_summary,
+    visit_summary,
 )
+from analysis.trial import io as _trial_io
 
 TINY = dict(arm_sizes=(10, 10, 10), attended_12m=(9, 9, 8), attended_24m=(8, 8, 7), n_volumes=30)
 
