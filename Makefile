@@ -49,18 +49,18 @@ setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install e
 book: setup book-only  ## set up, then build the site into _build/html
 
 book-only:
-	$(PY) -m analysis._bookbuild prepare
+	$(PY) -m tools.bookbuild prepare
 	$(JB) build . -W -n --keep-going
 	@echo "Site: _build/html/index.html   Results: _build/results.json"
 
 notebook: setup  ## execute one notebook alone: make notebook NB=notebooks/01_cohort.py
 	@test -n "$(NB)" || { echo "usage: make notebook NB=notebooks/<name>.py"; exit 2; }
 	@mkdir -p _build/executed
-	$(PY) -m analysis._bookbuild execute $(NB) --out _build/executed/$(basename $(notdir $(NB))).ipynb
+	$(PY) -m tools.bookbuild execute $(NB) --out _build/executed/$(basename $(notdir $(NB))).ipynb
 
 # --- checks ---------------------------------------------------------------------------------
 test: setup browser  ## set up, then run every check (unit, notebooks, book build, results, site)
-	$(PY) -m analysis._bookbuild prepare
+	$(PY) -m tools.bookbuild prepare
 	$(PY) -m pytest tests/unit tests/notebooks tests/book
 
 test-unit: setup  ## unit tests of the package only

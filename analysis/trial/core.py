@@ -18,6 +18,7 @@ from analysis.atlas import dosenbach_atlas
 from analysis.trial import io
 from analysis.trial import simulator as sim
 from analysis.trial.assumptions import TrialAssumptions
+from analysis.trial.design import LISA, TrialDesign
 from analysis.trial.io import TrialDataError
 
 __all__ = ["Trial", "Reference", "simulate_trial", "simulate_reference", "load_trial", "load_default_trial"]
@@ -47,6 +48,9 @@ class Trial:
         Synthetic only: the assumptions the trial was simulated with.
     seed : int or None
         Synthetic only: the seed.
+    design : TrialDesign
+        Arms, control, visits, primary and follow-up visits (``trial.json``; LISA's for the
+        synthetic trial).
     """
 
     participants: pd.DataFrame
@@ -57,6 +61,7 @@ class Trial:
     truth: pd.DataFrame | None = None
     assumptions: TrialAssumptions | None = None
     seed: int | None = None
+    design: TrialDesign = LISA
 
     @property
     def scans(self) -> pd.DataFrame:
