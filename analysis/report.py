@@ -203,6 +203,37 @@ def record(
     return result
 
 
+#: Columns of a results frame for :func:`record_frame` (``ci_low``/``ci_high``/``unit``/
+#: ``decimals``/``description`` optional).
+RESULT_FRAME_COLUMNS = ("key", "value", "ci_low", "ci_high", "unit", "decimals", "description")
+
+
+def record_frame(results: pd.DataFrame) -> list[Result]:
+    """Record every row of a results frame (one row per headline number) with :func:`record`.
+
+    Package functions that produce several numbers for a page return such a frame, so a notebook
+    records them in one call instead of a loop. Columns: ``key`` and ``value`` (required),
+    ``ci_low`` and ``ci_high`` (both or neither; NaN for no interval), ``unit``, ``decimals``,
+    ``description``.
+    """
+    if not isinstance(results, pd.DataFrame):
+        raise TypeError(f"results must be a DataFrame, got {type(results).__name__}")
+    missing = [c for c in ("key", "value") if c not in results.columns]
+    unknown = [c for c in results.columns if c not in RESULT_FRAME_COLUMNS]
+    if missing or unknown:
+        raise ValueError(f"results frame: missing columns {missing}, unknown columns {unknown}; "
+                         f"allowed {list(RESULT_FRAME_COLUMNS)}")
+    out = []
+    for row in results.to_dict("records"):
+        low, high = row.get("ci_low", np.nan), row.get("ci_high", np.nan)
+        ci = None if low is None or high is None or pd.isna(low) or pd.isna(high) else (float(low), float(high))
+        decimals = row.get("decimals", 2)
+        out.append(record(str(row["key"]), row["value"], ci=ci, unit=str(row.get("unit", "") or ""),
+                          description=str(row.get("description", "") or ""),
+                          decimals=2 if pd.isna(decimals) else int(decimals)))
+    return out
+
+
 def glue_text(name: str, text: str) -> None:
     """Glue a non-numeric string (e.g. a data-source label) for the prose."""
     if not isinstance(text, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,3 +102,19 @@ def test_csv_downloads_carry_the_kind_of_data(monkeypatch):
     assert _download_name(monkeypatch, data="real") == "real-trial-demo-table.csv"
     with pytest.raises(ValueError, match="data kind"):
         _download_name(monkeypatch, data="made-up")
+
+
+def test_record_frame_records_each_row_with_its_interval(monkeypatch):
+    from analysis import report
+
+    glued = {}
+    monkeypatch.setattr(report, "_glue_text", lambda name, text, meta=None: glued.__setitem__(name, text))
+    frame = pd.DataFrame({"key": ["a.one", "a.two"], "value": [1.0, 3], "ci_low": [0.5, np.nan],
+                          "ci_high": [1.5, np.nan], "unit": ["y", "people"], "decimals": [1, 0],
+                          "description": ["first", "second"]})
+    results = report.record_frame(frame)
+    assert [r.key for r in results] == ["a.one", "a.two"]
+    assert results[0].ci_low == 0.5 and results[0].ci_high == 1.5 and results[1].ci_low is None
+    assert glued["a.two"] == "3" and glued["a.one"] == "1.0"
+    with pytest.raises(ValueError, match="unknown columns \\['p'\\]"):
+        report.record_frame(frame.assign(p=0.1))
