@@ -1,7 +1,7 @@
 """Every assumption of the synthetic LISA trial, named, documented and overridable.
 
 Each field of :class:`TrialAssumptions` carries its source in ``metadata["source"]``:
-a publication (see ``published-numbers.md``) or ``"assumption: not published"``.
+a publication (see ``docs/published-numbers.md``) or ``"assumption: not published"``.
 """
 
 from __future__ import annotations

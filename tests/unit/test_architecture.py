@@ -214,3 +214,16 @@ def test_every_runtime_dependency_is_imported_by_the_package_or_the_book():
     unused = [dep for dep in _runtime_dependencies()
               if IMPORT_NAMES.get(dep, dep.replace("-", "_")).split(".")[0] not in tops]
     assert not unused, f"declared in pyproject.toml but never imported: {unused}"
+
+
+def test_docs_architecture_lists_every_module_in_its_layer():
+    """docs/architecture.md and LAYERS agree, and every top-level module of the package is listed."""
+    text = (PROJECT_ROOT / "docs" / "architecture.md").read_text()
+    documented = {}
+    for layer, cell in re.findall(r"^\| (\d) \| (.+?) \|", text, flags=re.M):
+        for name in re.findall(r"`analysis\.([a-z_]+)`", cell):
+            documented[name] = int(layer)
+    tops = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+            if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "__init__.py"}
+    assert set(documented) == tops, (sorted(set(documented) ^ tops))
+    assert all(LAYERS[name] == layer for name, layer in documented.items()), documented

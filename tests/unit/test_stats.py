@@ -180,15 +180,42 @@ def test_fdr_bh_hand_worked_example():
     np.testing.assert_allclose(stats.fdr_bh([0.01, 0.04, 0.045]), [0.03, 0.045, 0.045])
 
 
-def test_fdr_bh_agrees_with_statsmodels_and_keeps_nan_and_index(rng):
+def test_fdr_bh_agrees_with_scipy_and_keeps_nan_and_index(rng):
+    # scipy's false_discovery_control is an implementation independent of statsmodels (used inside)
+    from scipy.stats import false_discovery_control
+
     p = rng.uniform(0, 0.2, 30)
-    np.testing.assert_allclose(stats.fdr_bh(p), multipletests(p, method="fdr_bh")[1], rtol=1e-12)
+    np.testing.assert_allclose(stats.fdr_bh(p), false_discovery_control(p, method="bh"), rtol=1e-12)
     s = pd.Series([0.01, np.nan, 0.04], index=["a", "b", "c"])
     out = stats.fdr_bh(s)
     assert list(out.index) == ["a", "b", "c"] and np.isnan(out["b"])
     np.testing.assert_allclose(out[["a", "c"]], [0.02, 0.04])
     with pytest.raises(ValueError, match="pvalues"):
         stats.fdr_bh([0.5, 1.5])
+
+
+def test_holm_hand_worked_example():
+    # sorted p = .01 .02 .03 .04 with m = 4: (m - i + 1) p = .04 .06 .06 .04 -> running max .04 .06 .06 .06
+    p = np.array([0.03, 0.01, 0.04, 0.02])
+    np.testing.assert_allclose(stats.holm(p), [0.06, 0.04, 0.06, 0.06])
+    out = stats.holm(pd.Series([0.5, np.nan, 0.01], index=["a", "b", "c"]))
+    np.testing.assert_allclose(out[["a", "c"]], [0.5, 0.02])
+    assert np.isnan(out["b"])
+
+
+def test_own_bca_interval_matches_scipy_bootstrap():
+    """The hand-written BCa (kept: it resamples paired arrays and DataFrames alike) agrees with
+    scipy.stats.bootstrap's BCa on a skewed sample, up to Monte Carlo error of the endpoints."""
+    from scipy.stats import bootstrap
+
+    sample = np.random.default_rng(3).lognormal(0.0, 0.8, 60)
+    ours = stats.bootstrap_ci(sample, np.mean, n_boot=20000, method="bca", random_state=1)
+    ref = bootstrap((sample,), np.mean, n_resamples=20000, method="BCa", random_state=2).confidence_interval
+    width = ref.high - ref.low
+    assert abs(ours.ci_low - ref.low) < 0.03 * width and abs(ours.ci_high - ref.high) < 0.03 * width
+    # and BCa is not the percentile interval here (skewed data): the check can tell them apart
+    pct = stats.bootstrap_ci(sample, np.mean, n_boot=20000, method="percentile", random_state=1)
+    assert abs(pct.ci_high - ref.high) > abs(ours.ci_high - ref.high)
 
 
 @pytest.mark.parametrize("method", ["percentile", "bca"])
