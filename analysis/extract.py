@@ -105,7 +105,7 @@ from joblib import Parallel, delayed
 from nilearn.datasets import fetch_coords_power_2011, fetch_coords_seitzman_2018
 from nilearn.interfaces.fmriprep import load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from analysis.atlas import dosenbach_atlas
 
