@@ -25,24 +25,27 @@ TRIAL_COLUMNS = [
 CACHE_VERSION = 1
 
 
-#: Source files the table depends on: the modules upstream of the clock in the data flow.
-CODE_PATTERNS = ("_paths.py", "atlas.py", "trial.py", "_trial_*.py", "connectome.py",
-                 "_connectome*.py", "clock.py", "_clock_*.py")
+def _code_modules() -> list[str]:
+    """Modules whose code the table depends on: the ones that simulate or read the data,
+    estimate the connectivity, fit the clock and tabulate it -- found from the objects actually
+    used, so a module being moved is followed and editing a validation study (or anything
+    downstream: stats, figures, report) does not invalidate the cache.
+    """
+    from analysis import connectome, trial
+    from analysis.clock import BrainAgeClock, apply_correction
+    from analysis._clock_models import make_model
+
+    return sorted({__name__, BrainAgeClock.__module__, apply_correction.__module__,
+                   make_model.__module__, connectome.__name__, trial.__name__,
+                   "analysis._paths", "analysis.atlas", "analysis._trial_io", "analysis._trial_sim",
+                   "analysis._trial_assumptions"})
 
 
 def _code_digest() -> str:
-    """sha256 of the ``analysis`` sources the result depends on (a code change = a new key).
+    """sha256 of the sources of :func:`_code_modules` (a code change = a new key)."""
+    from analysis.connectome import code_digest
 
-    Modules downstream of the clock (stats, figures, report) are left out so that editing
-    them does not invalidate the cache.
-    """
-    folder = Path(__file__).resolve().parent
-    paths = sorted({p for pattern in CODE_PATTERNS for p in folder.glob(pattern)})
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return code_digest(_code_modules())
 
 
 def _frame_digest(frame: pd.DataFrame | None) -> str:
@@ -131,10 +134,15 @@ def _compute(trial, reference, connectivity: str, bias_correction: str, seed: in
 
     # nilearn's correlation kind shrinks the covariance of z-scored series; the others do not
     standardize = connectivity == "correlation"
-    ref_ids = list(reference.participants["participant_id"])
     scan_keys = list(zip(trial.scans["participant_id"], trial.scans["month"]))
     clock = BrainAgeClock(connectivity=connectivity, bias_correction=bias_correction, random_state=seed)
-    clock.fit(shrunk_covariances(_series(reference, ref_ids), standardize=standardize),
+    # the whole cohort's iterator names a synthetic cohort: its covariances come from the disk
+    # cache when another page (or the clock validation) computed them already
+    if hasattr(reference, "iter_timeseries"):
+        ref_series = reference.iter_timeseries()
+    else:  # any object with participants and timeseries(pid)
+        ref_series = _series(reference, list(reference.participants["participant_id"]))
+    clock.fit(shrunk_covariances(ref_series, standardize=standardize),
               reference.participants["age"].to_numpy(float))
     predicted = clock.predict(shrunk_covariances(_series(trial, scan_keys), standardize=standardize))
     return _table(trial.scans, predicted, clock, bias_correction)

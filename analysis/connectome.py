@@ -239,6 +239,9 @@ def shrunk_covariances(
     CovarianceStack
         ``covariances`` of shape (n_scans, n_rois, n_rois).
     """
+    identity = getattr(timeseries, "cache_identity", None)
+    if identity is not None:
+        return _cached_covariances(timeseries, identity, standardize)
     covariances: list[np.ndarray] = []
     n_rois: int | None = None
     with single_threaded_blas():
@@ -251,6 +254,47 @@ def shrunk_covariances(
     if not covariances:
         raise ValueError("timeseries is empty: need at least one scan")
     return CovarianceStack(np.stack(covariances), standardized=standardize)
+
+
+#: Modules whose code fixes the covariances of a named (simulated) cohort.
+_COVARIANCE_CODE = ("analysis.connectome", "analysis.trial", "analysis._trial_sim",
+                    "analysis._trial_assumptions", "analysis.atlas")
+
+
+def code_digest(modules: Iterable[str]) -> str:
+    """sha256 of the source files of the named modules (the code a cached result depends on)."""
+    import hashlib
+    import importlib
+    import inspect
+
+    digest = hashlib.sha256()
+    for name in sorted(set(modules)):
+        path = inspect.getsourcefile(importlib.import_module(name))
+        digest.update(name.encode())
+        digest.update(open(path, "rb").read())
+    return digest.hexdigest()
+
+
+def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standardize: bool) -> CovarianceStack:
+    """Covariances of a named cohort, from ``data/cache/covariances`` when computed before.
+
+    Keyed by the cohort's identity, ``standardize`` and the code that simulates and estimates
+    (:data:`_COVARIANCE_CODE`). The stack is returned memory-mapped from the file (read-only),
+    so several users in one process share one copy in memory.
+    """
+    import hashlib
+
+    from analysis._paths import cache_dir
+
+    key = hashlib.sha256(f"{identity}|standardize={standardize}|{code_digest(_COVARIANCE_CODE)}"
+                         .encode()).hexdigest()[:32]
+    path = cache_dir("covariances") / f"{key}.npy"
+    if not path.exists():
+        stack = shrunk_covariances((s for s in timeseries), standardize=standardize)  # unnamed
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, stack.covariances)
+        os.replace(tmp, path)
+    return CovarianceStack(np.load(path, mmap_mode="r"), standardized=standardize)
 
 
 # --------------------------------------------------------------------------------------

@@ -239,15 +239,22 @@ def network_clock_scores(
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
     from threadpoolctl import threadpool_limits
 
+    from analysis.connectome import parallel_map
+
     folds = KFold(n_splits, shuffle=True, random_state=random_state)
+    edge_sets = [("all", "all", np.ones(X.shape[1], dtype=bool))]
+    edge_sets += [(network, scope, network_edge_mask(networks, network, scope))
+                  for scope in scopes for network in sorted(set(networks))]
+    # one CV per edge set, independent of the others: on the available cores
     with threadpool_limits(limits=1, user_api="blas"):
-        rows = [{"network": "all", "scope": "all", "n_edges": X.shape[1], **_cv_scores(X, age, folds)}]
-        for scope in scopes:
-            for network in sorted(set(networks)):
-                mask = network_edge_mask(networks, network, scope)
-                rows.append({"network": network, "scope": scope, "n_edges": int(mask.sum()),
-                             **_cv_scores(X[:, mask], age, folds)})
-    return pd.DataFrame(rows)
+        scores = parallel_map(_edge_set_scores, [(X, age, mask, folds) for _, _, mask in edge_sets])
+    return pd.DataFrame([{"network": network, "scope": scope, "n_edges": int(mask.sum()), **score}
+                         for (network, scope, mask), score in zip(edge_sets, scores)])
+
+
+def _edge_set_scores(task) -> dict[str, float]:
+    X, age, mask, folds = task
+    return _cv_scores(X if mask.all() else X[:, mask], age, folds)
 
 
 # --------------------------------------------------------------------------------------
