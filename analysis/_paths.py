@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -39,3 +40,21 @@ def env_path(name: str) -> Path | None:
     """The path held by environment variable ``name``, or None when it is unset or empty."""
     value = os.environ.get(name, "").strip()
     return Path(value).expanduser().resolve() if value else None
+
+
+def code_digest(patterns) -> str:
+    """sha256 of the package's source files matching ``patterns`` (globs relative to ``analysis/``).
+
+    The key of every on-disk cache: a change in the code that produced a cached result gives a
+    new key, so nothing stale is ever served; files outside the patterns (the statistics, the
+    pages) can change without throwing the cache away.
+    """
+    package = Path(__file__).resolve().parent
+    paths = sorted({p for pattern in patterns for p in package.glob(pattern)})
+    if not paths:
+        raise ValueError(f"no package file matches {list(patterns)}")
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

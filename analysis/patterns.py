@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analysis._threads import single_threaded_blas
+from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
 from analysis.connectome import connectivity_features, shrunk_covariances, unvectorize, vectorize
@@ -231,14 +231,19 @@ def network_clock_scores(
     if X.ndim != 2 or len(age) != X.shape[0]:
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
     folds = KFold(n_splits, shuffle=True, random_state=random_state)
+    edge_sets = [("all", "all", np.ones(X.shape[1], dtype=bool))]
+    edge_sets += [(network, scope, network_edge_mask(networks, network, scope))
+                  for scope in scopes for network in sorted(set(networks))]
+    # one CV per edge set, independent of the others: on the available cores
     with single_threaded_blas():
-        rows = [{"network": "all", "scope": "all", "n_edges": X.shape[1], **_cv_scores(X, age, folds)}]
-        for scope in scopes:
-            for network in sorted(set(networks)):
-                mask = network_edge_mask(networks, network, scope)
-                rows.append({"network": network, "scope": scope, "n_edges": int(mask.sum()),
-                             **_cv_scores(X[:, mask], age, folds)})
-    return pd.DataFrame(rows)
+        scores = parallel_map(_edge_set_scores, [(X, age, mask, folds) for _, _, mask in edge_sets])
+    return pd.DataFrame([{"network": network, "scope": scope, "n_edges": int(mask.sum()), **score}
+                         for (network, scope, mask), score in zip(edge_sets, scores)])
+
+
+def _edge_set_scores(task) -> dict[str, float]:
+    X, age, mask, folds = task
+    return _cv_scores(X if mask.all() else X[:, mask], age, folds)
 
 
 # --------------------------------------------------------------------------------------

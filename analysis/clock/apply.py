@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis._paths import cache_dir
+from analysis._paths import cache_dir, code_digest
 from analysis.clock.correction import BIAS_CORRECTIONS
 from analysis.clock.estimator import BrainAgeClock
 from analysis.connectome import KINDS, shrunk_covariances
@@ -38,13 +38,7 @@ CODE_FILES = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.
 
 def _code_digest() -> str:
     """sha256 of the ``analysis`` sources the result depends on (a code change = a new key)."""
-    package = Path(__file__).resolve().parent.parent
-    paths = sorted({p for pattern in CODE_FILES for p in package.glob(pattern)})
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return code_digest(CODE_FILES)
 
 
 def _frame_digest(frame: pd.DataFrame | None) -> str:
@@ -130,10 +124,15 @@ def _series(source, keys):
 def _compute(trial, reference, connectivity: str, bias_correction: str, seed: int) -> pd.DataFrame:
     # nilearn's correlation kind shrinks the covariance of z-scored series; the others do not
     standardize = connectivity == "correlation"
-    ref_ids = list(reference.participants["participant_id"])
     scan_keys = list(zip(trial.scans["participant_id"], trial.scans["month"]))
     clock = BrainAgeClock(connectivity=connectivity, bias_correction=bias_correction, random_state=seed)
-    clock.fit(shrunk_covariances(_series(reference, ref_ids), standardize=standardize),
+    # the whole cohort's iterator names a synthetic cohort: its covariances come from the disk
+    # cache when another page (or the clock validation) computed them already
+    if hasattr(reference, "iter_timeseries"):
+        ref_series = reference.iter_timeseries()
+    else:  # any object with participants and timeseries(pid)
+        ref_series = _series(reference, list(reference.participants["participant_id"]))
+    clock.fit(shrunk_covariances(ref_series, standardize=standardize),
               reference.participants["age"].to_numpy(float))
     predicted = clock.predict(shrunk_covariances(_series(trial, scan_keys), standardize=standardize))
     return _table(trial.scans, predicted, clock, bias_correction)

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
+from analysis._threads import parallel_map
 from analysis.clock.estimator import BrainAgeClock, _check_age, _n_samples, _take, clock_metrics
 
 __all__ = ["ClockEvaluation", "evaluate_clock"]
@@ -44,16 +45,40 @@ class ClockEvaluation:
         return float(self.summary.loc[estimate, name])
 
 
+def _fit_fold(task) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``clock`` on one training fold; (predicted, corrected) ages of its test fold."""
+    clock, X, target, train, test, correct = task
+    fitted = clone(clock).fit(_take(X, train), target[train])
+    predicted = fitted.predict(_take(X, test))
+    corrected = fitted.correct(predicted, target[test]) + target[test] if correct else predicted
+    return predicted, corrected
+
+
+def _run_folds(jobs: list) -> list:
+    """Fit every (clock, X, target, splits, correct) job's folds in one parallel pass.
+
+    All folds of all jobs go to :func:`~analysis._threads.parallel_map` together (the cores
+    stay busy even with 3 folds); each fold's result depends only on its inputs, so the output
+    is identical to fitting them one after the other. Returns, per job, the tuple of
+    :func:`_cv_predict`.
+    """
+    tasks = [(clock, X, target, train, test, correct)
+             for clock, X, target, splits, correct in jobs for train, test in splits]
+    results = iter(parallel_map(_fit_fold, tasks))
+    out = []
+    for _, _, target, splits, _ in jobs:
+        predicted, corrected, baseline = (np.empty_like(target) for _ in range(3))
+        fold_of = []
+        for fold, (train, test) in enumerate(splits):
+            predicted[test], corrected[test] = next(results)
+            baseline[test] = target[train].mean()
+            fold_of.append((fold, test))
+        out.append((predicted, corrected, baseline, fold_of))
+    return out
+
+
 def _cv_predict(clock, X, age, splits) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    predicted, corrected, baseline = (np.empty_like(age) for _ in range(3))
-    fold_of = []
-    for fold, (train, test) in enumerate(splits):
-        fitted = clone(clock).fit(_take(X, train), age[train])
-        predicted[test] = fitted.predict(_take(X, test))
-        corrected[test] = fitted.correct(predicted[test], age[test]) + age[test]
-        baseline[test] = age[train].mean()
-        fold_of.append((fold, test))
-    return predicted, corrected, baseline, fold_of
+    return _run_folds([(clock, X, age, list(splits), True)])[0]
 
 
 def _check_evaluation(X, age, n_splits: int) -> np.ndarray:
@@ -100,11 +125,43 @@ def evaluate_clock(
     """
     age = _check_evaluation(X, age, n_splits)
     rng = np.random.default_rng(random_state)
-    fold_rows, prediction_frames, pooled = [], [], []
-    for repeat in range(n_repeats):
+    plan = _evaluation_plan(age, n_splits, n_repeats, n_permutations, rng)
+    return _evaluations([(clock, X, age, plan)])[0]
+
+
+def _evaluation_plan(age, n_splits, n_repeats, n_permutations, rng) -> tuple[list, list]:
+    """Splits of every repeat and (shuffled ages, splits) of every permutation.
+
+    Drawn from ``rng`` in the order the serial implementation drew them, so the folds and
+    permutations (and therefore the results) do not depend on how the fits are scheduled.
+    """
+    repeats = []
+    for _ in range(n_repeats):
         seed = int(rng.integers(2**31))
-        splits = list(KFold(n_splits, shuffle=True, random_state=seed).split(age))
-        predicted, corrected, baseline, folds = _cv_predict(clock, X, age, splits)
+        repeats.append(list(KFold(n_splits, shuffle=True, random_state=seed).split(age)))
+    permutations = []
+    for _ in range(n_permutations):
+        shuffled = rng.permutation(age)
+        seed = int(rng.integers(2**31))
+        permutations.append((shuffled, list(KFold(n_splits, shuffle=True, random_state=seed).split(age))))
+    return repeats, permutations
+
+
+def _evaluations(items: list) -> list[ClockEvaluation]:
+    """:func:`evaluate_clock` for several (clock, X, age, plan) at once: all fits in one pass."""
+    jobs = []
+    for clock, X, age, (repeats, permutations) in items:
+        jobs += [(clock, X, age, splits, True) for splits in repeats]
+        jobs += [(clock, X, shuffled, splits, False) for shuffled, splits in permutations]
+    results = iter(_run_folds(jobs))
+    return [_assemble(age, [next(results) for _ in repeats],
+                      [(shuffled, next(results)[0]) for shuffled, _ in permutations])
+            for _, _, age, (repeats, permutations) in items]
+
+
+def _assemble(age, repeat_results: list, permutation_results: list) -> ClockEvaluation:
+    fold_rows, prediction_frames, pooled = [], [], []
+    for repeat, (predicted, corrected, baseline, folds) in enumerate(repeat_results):
         estimates = {"uncorrected": predicted, "corrected": corrected, "mean_age": baseline}
         for fold, test in folds:
             for name, values in estimates.items():
@@ -118,7 +175,8 @@ def evaluate_clock(
         }))
     summary = pd.DataFrame(pooled).groupby("estimate")[["mae", "rmse", "r", "r2"]].mean()
     summary = summary.loc[["uncorrected", "corrected", "mean_age"]]
-    null = _permutation_mae(clock, X, age, n_splits, n_permutations, rng)
+    null = np.array([np.mean(np.abs(predicted - shuffled))
+                     for shuffled, predicted in permutation_results], dtype=float)
     observed = summary.loc["uncorrected", "mae"]
     p_value = float((1 + np.sum(null <= observed)) / (1 + len(null))) if len(null) else float("nan")
     return ClockEvaluation(pd.DataFrame(fold_rows), pd.concat(prediction_frames, ignore_index=True),
@@ -126,13 +184,8 @@ def evaluate_clock(
 
 
 def _permutation_mae(clock, X, age, n_splits, n_permutations, rng) -> np.ndarray:
-    null = np.empty(n_permutations)
-    for i in range(n_permutations):
-        shuffled = rng.permutation(age)
-        seed = int(rng.integers(2**31))
-        splits = KFold(n_splits, shuffle=True, random_state=seed).split(age)
-        predicted = _cv_predict(clock, X, shuffled, splits)[0]
-        null[i] = np.mean(np.abs(predicted - shuffled))
-    return null
-
-
+    """Uncorrected CV MAE under ``n_permutations`` permutations of ``age`` (drawn from ``rng``)."""
+    _, permutations = _evaluation_plan(age, n_splits, 0, n_permutations, rng)
+    jobs = [(clock, X, shuffled, splits, False) for shuffled, splits in permutations]
+    return np.array([np.mean(np.abs(result[0] - shuffled))
+                     for (shuffled, _), result in zip(permutations, _run_folds(jobs))], dtype=float)

@@ -16,6 +16,22 @@ MODELS = ("ridge", "svr", "hgb")
 DEFAULT_ALPHAS = np.logspace(-2, 6, 17)
 
 
+def rbf_scale_kernel(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """RBF kernel with ``gamma="scale"`` taken from ``Y`` (the training rows), BLAS-computed.
+
+    SVR calls a callable kernel as ``kernel(X_train, X_train)`` in ``fit`` and
+    ``kernel(X_new, X_train)`` in ``predict``, so ``gamma = 1 / (n_features * Y.var())`` is
+    exactly scikit-learn's ``gamma="scale"`` of the training data. libsvm evaluates the same
+    formula ``exp(-gamma (|x|^2 + |y|^2 - 2 x.y))`` one pair at a time in a scalar loop; on
+    12,720 edges that made SVR ~10x slower than one matrix product (agreement to rounding).
+    """
+    X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
+    variance = Y.var()
+    gamma = 1.0 / (Y.shape[1] * variance) if variance != 0 else 1.0
+    squared = (X * X).sum(axis=1)[:, None] + (Y * Y).sum(axis=1)[None, :] - 2.0 * (X @ Y.T)
+    return np.exp(-gamma * squared)
+
+
 def make_model(name: str, *, alphas=None, random_state: int | None = None):
     """A fresh, unfitted regression pipeline named ``name``."""
     if name == "ridge":
@@ -25,7 +41,7 @@ def make_model(name: str, *, alphas=None, random_state: int | None = None):
         return make_pipeline(StandardScaler(), ridge)
     if name == "svr":
         search = GridSearchCV(
-            SVR(kernel="rbf", gamma="scale", epsilon=1.0),
+            SVR(kernel=rbf_scale_kernel, epsilon=1.0),  # = kernel="rbf", gamma="scale"
             {"C": [1.0, 10.0, 100.0]},
             cv=KFold(3, shuffle=True, random_state=random_state),
             scoring="neg_mean_absolute_error",

@@ -17,11 +17,14 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from analysis._threads import parallel_map
 from analysis.clock.estimator import _take, clock_metrics
-from analysis.clock.evaluation import evaluate_clock
+from analysis.clock.evaluation import _check_evaluation, _evaluation_plan, _evaluations
 from analysis.connectome import (
     ConnectivityFeatures,
+    CovarianceStack,
     find_communities,
+    shrunk_covariances,
     system_segregation,
     unvectorize,
 )
@@ -63,7 +66,7 @@ def learning_curve(clock, X, age, *, train_sizes, test_size: float = 0.2, n_repe
     """
     age = np.asarray(age, dtype=float)
     rng = np.random.default_rng(random_state)
-    rows = []
+    tasks = []
     for repeat in range(n_repeats):
         order = rng.permutation(len(age))
         n_test = int(round(test_size * len(age)))
@@ -71,11 +74,19 @@ def learning_curve(clock, X, age, *, train_sizes, test_size: float = 0.2, n_repe
         for size in train_sizes:
             if size > len(pool):
                 raise ValueError(f"train_sizes contains {size}, more than the {len(pool)} available")
-            train = pool[:size]
-            fitted = clone(clock).fit(_take(X, train), age[train])
-            rows.append({"repeat": repeat, "n_train": size,
-                         **clock_metrics(fitted.predict(_take(X, test)), age[test])})
-    return pd.DataFrame(rows)
+            tasks.append((repeat, size, pool[:size], test))
+    # every (repeat, size) fit is independent: largest first, so the two workers finish together
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][1])
+    scores = parallel_map(_learning_point, [(clock, X, age, *tasks[i][2:]) for i in order])
+    by_task = dict(zip(order, scores))
+    return pd.DataFrame([{"repeat": repeat, "n_train": size, **by_task[i]}
+                         for i, (repeat, size, _, _) in enumerate(tasks)])
+
+
+def _learning_point(task) -> dict:
+    clock, X, age, train, test = task
+    fitted = clone(clock).fit(_take(X, train), age[train])
+    return clock_metrics(fitted.predict(_take(X, test)), age[test])
 
 
 def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
@@ -94,9 +105,15 @@ def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
     DataFrame
         One row per clock: ``clock, mae, rmse, r, r2, mae_corrected, mean_age_mae``.
     """
-    rows = []
+    # = evaluate_clock(clock, inputs[label], age, ...) per clock, with every clock's folds fitted
+    # in one parallel pass (the same folds and results as one call per clock)
+    items = []
     for label, clock in clocks.items():
-        result = evaluate_clock(clock, inputs[label], age, n_splits=n_splits, random_state=random_state)
+        checked = _check_evaluation(inputs[label], age, n_splits)
+        plan = _evaluation_plan(checked, n_splits, 1, 0, np.random.default_rng(random_state))
+        items.append((clock, inputs[label], checked, plan))
+    rows = []
+    for label, result in zip(clocks, _evaluations(items)):
         summary = result.summary
         rows.append({"clock": label, **summary.loc["uncorrected"].to_dict(),
                      "mae_corrected": summary.loc["corrected", "mae"],
@@ -123,29 +140,42 @@ def group_discrimination(timeseries, groups, *, connectivity: str = "tangent", n
     y = (labels == classes[1]).astype(int)
     model = make_pipeline(ConnectivityFeatures(connectivity), StandardScaler(),
                           LogisticRegression(C=0.01, max_iter=2000))
+    # the covariances never see a label: estimate them once, not in every fold of every permutation
+    if not isinstance(timeseries, CovarianceStack):
+        timeseries = shrunk_covariances(timeseries, standardize=connectivity == "correlation")
     folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
-    accuracy, auc = _classify(model, timeseries, y, folds.split(y, y))
     rng = np.random.default_rng(random_state)
-    null = []
+    runs = [(y, list(folds.split(y, y)))]
     for _ in range(n_permutations):
         shuffled = rng.permutation(y)
         split = StratifiedKFold(n_splits, shuffle=True, random_state=int(rng.integers(2**31)))
-        null.append(_classify(model, timeseries, shuffled, split.split(y, shuffled))[0])
+        runs.append((shuffled, list(split.split(y, shuffled))))
+    tasks = [(model, timeseries, labels_, train, test) for labels_, splits in runs for train, test in splits]
+    results = iter(parallel_map(_classify_fold, tasks))
+    scores = [_pool_folds([next(results) for _ in splits]) for _, splits in runs]
+    accuracy, auc = scores[0]
+    null = [score[0] for score in scores[1:]]
     # the observed accuracy is averaged over repeats, each null value is one repeat: conservative
     p_value = (1 + np.sum(np.asarray(null) >= accuracy)) / (1 + n_permutations)
     return {"accuracy": accuracy, "auc": auc, "chance": max(y.mean(), 1 - y.mean()),
             "p_value": float(p_value), "n": len(y), "positive_class": classes[1]}
 
 
+def _classify_fold(task) -> tuple[int, int, float]:
+    model, X, y, train, test = task
+    fitted = clone(model).fit(_take(X, train), y[train])
+    probability = fitted.predict_proba(_take(X, test))[:, 1]
+    return int(np.sum((probability > 0.5) == y[test])), len(test), roc_auc_score(y[test], probability)
+
+
+def _pool_folds(folds: list) -> tuple[float, float]:
+    hits = sum(fold[0] for fold in folds)
+    counts = sum(fold[1] for fold in folds)
+    return float(hits / counts), float(np.mean([fold[2] for fold in folds]))
+
+
 def _classify(model, X, y, splits) -> tuple[float, float]:
-    scores, hits, counts = [], 0, 0
-    for train, test in splits:
-        fitted = clone(model).fit(_take(X, train), y[train])
-        probability = fitted.predict_proba(_take(X, test))[:, 1]
-        hits += np.sum((probability > 0.5) == y[test])
-        counts += len(test)
-        scores.append(roc_auc_score(y[test], probability))
-    return float(hits / counts), float(np.mean(scores))
+    return _pool_folds([_classify_fold((model, X, y, train, test)) for train, test in splits])
 
 
 def hedges_g(a, b) -> float:

@@ -107,6 +107,20 @@ class Trial:
                 f"usable scans={int(self.visits['mri_usable'].sum())})")
 
 
+class _SeriesIterator:
+    """An iterator of time series that may name its content (``cache_identity``, or None)."""
+
+    def __init__(self, series: Iterator[np.ndarray], identity: str | None) -> None:
+        self._series = series
+        self.cache_identity = identity
+
+    def __iter__(self) -> _SeriesIterator:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._series)
+
+
 @dataclass(eq=False)
 class Reference:
     """A healthy reference cohort (synthetic) for training a brain-age clock.
@@ -140,10 +154,18 @@ class Reference:
                                 int(self.participants["n_volumes"].iat[i]))
 
     def iter_timeseries(self, participants: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
-        """Time series of every (or the given) reference person, in row order."""
+        """Time series of every (or the given) reference person, in row order.
+
+        The iterator of the whole synthetic cohort carries ``cache_identity`` (seed, size,
+        assumptions): :func:`analysis.connectome.shrunk_covariances` then reuses covariances
+        already computed on disk instead of simulating the cohort again.
+        """
         ids = (self.participants if participants is None else participants)["participant_id"]
-        for pid in ids:
-            yield self.timeseries(pid)
+        identity = None
+        if participants is None and self.source == "synthetic" and self.seed is not None:
+            identity = (f"reference:n={len(ids)}:seed={self.seed}:{self._model.a!r}:"
+                        f"{pd.util.hash_pandas_object(self.participants, index=False).sum()}")
+        return _SeriesIterator((self.timeseries(pid) for pid in ids), identity)
 
     def __repr__(self) -> str:
         return f"Reference(n={len(self.participants)}, seed={self.seed})"

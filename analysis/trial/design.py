@@ -13,7 +13,7 @@ definition of LISA's design; a trial directory may carry its own ``trial.json``:
 Visits are months since randomisation; the first visit is the baseline. ``followup_visits``
 (visits after the intervention ended) and ``inclusion_age`` (``[low, high]`` years) may be
 absent or empty. Every broken rule raises :class:`TrialDesignError` (a
-:class:`~analysis._trial_io.TrialDataError`, so a ``ValueError``) naming the file, the key, the
+:class:`~analysis.trial.TrialDataError`, so a ``ValueError``) naming the file, the key, the
 rule and the value. Unknown keys are errors too (a misspelt key is never silently ignored).
 """
 

@@ -12,7 +12,7 @@ style, as XCP-D writes parcellated time series)::
                          n_volumes_kept, n_scrubbed, strategy, source_file
       timeseries/sub-<id>[_ses-<label>]_task-rest_timeseries.tsv   (time x ROI, header = ROI names)
 
-Rules (each broken one raises :class:`~analysis._trial_io.TrialDataError` naming the file, row,
+Rules (each broken one raises :class:`~analysis.trial.TrialDataError` naming the file, row,
 column, rule and value; nothing is dropped or coerced):
 
 * ``participants.tsv``: ``participant_id`` unique, a BIDS label (letters and digits, without

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import statsmodels
 from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 
 from analysis import stats
 

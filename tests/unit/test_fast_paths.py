@@ -1,0 +1,101 @@
+"""The fast paths equal the reference (slow) ones: bit for bit where the arithmetic is the
+same, to rounding where a BLAS product replaces a scalar loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.covariance import ledoit_wolf
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+
+from analysis import connectome
+from analysis._threads import N_JOBS_ENV, parallel_map
+from analysis.clock import BrainAgeClock, evaluate_clock
+from analysis.clock.models import rbf_scale_kernel
+from analysis.connectome import ConnectivityFeatures, CovarianceStack, shrunk_covariances
+
+
+@pytest.mark.parametrize("shape", [(250, 16), (40, 30), (12, 5)])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_lean_ledoit_wolf_is_bit_identical_to_sklearn(rng, shape, standardize):
+    series = [rng.standard_normal(shape) @ rng.standard_normal((shape[1],) * 2) + 3 for _ in range(4)]
+    stack = shrunk_covariances(series, standardize=standardize)
+    expected = [ledoit_wolf(connectome._zscore(s) if standardize else s)[0] for s in series]
+    assert np.array_equal(stack.covariances, np.stack(expected))
+
+
+def _square(x):
+    return x * x
+
+
+def test_parallel_map_equals_the_serial_loop(monkeypatch):
+    items = list(range(7))
+    for jobs in ("1", "2"):
+        monkeypatch.setenv(N_JOBS_ENV, jobs)
+        assert parallel_map(_square, items) == [x * x for x in items]
+        assert parallel_map(_square, items, threads=True) == [x * x for x in items]
+
+
+@pytest.mark.parametrize("kind", ["tangent", "correlation", "partial correlation"])
+def test_threaded_connectivity_is_identical_to_serial(rng, monkeypatch, kind):
+    x = rng.standard_normal((300, 40, 8))
+    stack = CovarianceStack(np.swapaxes(x, 1, 2) @ x / 40 + 0.1 * np.eye(8))
+    monkeypatch.setenv(N_JOBS_ENV, "1")
+    serial = ConnectivityFeatures(kind).fit_transform(stack)
+    monkeypatch.setenv(N_JOBS_ENV, "2")
+    assert np.array_equal(ConnectivityFeatures(kind).fit_transform(stack), serial)
+
+
+def test_named_cohort_covariances_come_from_the_cache(tmp_path, monkeypatch):
+    from analysis import _paths
+    from analysis.trial import simulate_reference
+
+    monkeypatch.setattr(_paths, "data_dir", lambda: tmp_path)
+    reference = simulate_reference(12, seed=5)
+    plain = shrunk_covariances(reference.timeseries(p) for p in reference.participants["participant_id"])
+    first = shrunk_covariances(reference.iter_timeseries())
+    assert len(list((tmp_path / "cache" / "covariances").glob("*.npy"))) == 1
+    second = shrunk_covariances(reference.iter_timeseries())
+    assert np.array_equal(first.covariances, plain.covariances)
+    assert np.array_equal(second.covariances, plain.covariances)
+
+
+def test_rbf_scale_kernel_svr_matches_sklearn_rbf(rng):
+    X = StandardScaler().fit_transform(rng.standard_normal((80, 50)))
+    y = 3 * X[:, :5].sum(axis=1) + 50 + rng.standard_normal(80)
+    new = rng.standard_normal((20, 50))
+    for C in (1.0, 100.0):
+        expected = SVR(kernel="rbf", gamma="scale", epsilon=1.0, C=C).fit(X, y).predict(new)
+        fast = SVR(kernel=rbf_scale_kernel, epsilon=1.0, C=C).fit(X, y).predict(new)
+        np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-8)
+
+
+def _serial_permutation_null(clock, X, age, n_splits, n_repeats, n_permutations, random_state):
+    """The old serial implementation of evaluate_clock's permutation test, verbatim in effect."""
+    rng = np.random.default_rng(random_state)
+    for _ in range(n_repeats):
+        rng.integers(2**31)
+    null = np.empty(n_permutations)
+    for i in range(n_permutations):
+        shuffled = rng.permutation(age)
+        seed = int(rng.integers(2**31))
+        predicted = np.empty_like(age)
+        for train, test in KFold(n_splits, shuffle=True, random_state=seed).split(age):
+            predicted[test] = clone(clock).fit(X[train], shuffled[train]).predict(X[test])
+        null[i] = np.mean(np.abs(predicted - shuffled))
+    return null
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_permutation_test_is_identical_to_the_serial_path(rng, monkeypatch, jobs):
+    monkeypatch.setenv(N_JOBS_ENV, jobs)
+    age = rng.uniform(20, 80, 40)
+    X = np.column_stack([age + 5 * rng.standard_normal(40) for _ in range(6)] + [rng.standard_normal((40, 10))])
+    clock = BrainAgeClock(connectivity=None, random_state=0)
+    result = evaluate_clock(clock, X, age, n_splits=4, n_repeats=2, n_permutations=5, random_state=3)
+    expected = _serial_permutation_null(clock, X, age, 4, 2, 5, 3)
+    assert np.array_equal(result.permutation_mae, expected)
+    assert result.p_value == (1 + np.sum(expected <= result.metric("mae"))) / 6
