@@ -13,20 +13,22 @@ estimates, or says the quantity is "not available in these data".
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.report import format_number
 from analysis.trial.assumptions import TrialAssumptions
 from analysis.trial.core import Trial
 from analysis.trial.design import TrialDesign, _slug
-from analysis.trial.tables import pattern_label, strength_change_by_self_training
+from analysis.trial.tables import MVC, pattern_label, strength_change_by_self_training
 
 __all__ = [
     "TOPIC", "NOT_AVAILABLE", "SMD_NEGLIGIBLE", "SMD_SMALL", "arm_key", "period_key", "join_words",
     "flow_results", "baseline_results", "attendance_results", "missingness_results", "strength_results",
     "design_sentence", "flow_sentence", "mri_sentence", "balance_sentence", "adherence_sentence",
     "self_training_sentence", "motion_sentence", "missingness_sentence", "strength_sentence",
-    "strength_baseline_sentence", "strength_followup_sentence", "results_value",
+    "strength_baseline_sentence", "strength_followup_sentence", "results_value", "dropout_sentence",
+    "consort_alt", "missingness_alt", "strength_alt", "DISPLAY_NAMES", "display_table", "assumptions_display",
 ]
 
 #: Topic of every key of the cohort page.
@@ -299,7 +301,7 @@ def balance_sentence(results: pd.DataFrame, smd: pd.DataFrame) -> str:
                 f"{largest}): the arms are balanced on every characteristic shown.")
     names = list(dict.fromkeys(_short_label(label) for label in above["label"]))
     size = "a little" if top["abs_smd"] < SMD_SMALL else "noticeably"
-    return (f"{len(above)} of {len(smd)} pairwise standardized mean differences reach {SMD_NEGLIGIBLE:g}, "
+    return (f"Of the {len(smd)} pairwise standardized mean differences, {len(above)} reach {SMD_NEGLIGIBLE:g}, "
             f"the largest being {largest}: the arms differ {size} in {join_words(names)} and are balanced "
             f"on every other characteristic shown.")
 
@@ -334,8 +336,8 @@ def motion_sentence(results: pd.DataFrame) -> str:
 
 def missingness_sentence(results: pd.DataFrame, design: TrialDesign) -> str:
     """People with a usable scan at every visit."""
-    return (f"{_text(results, 'n_mri_all_visits')} people have a usable scan at all "
-            f"{len(design.visits)} visits.")
+    return (f"A usable scan at all {len(design.visits)} visits exists for {_text(results, 'n_mri_all_visits')} "
+            "people.")
 
 
 def _direction(low: float, high: float) -> str:
@@ -354,19 +356,12 @@ def strength_sentence(results: pd.DataFrame, summary: pd.DataFrame, design: Tria
     """
     if summary.empty:
         return f"Knee-extensor strength is {NOT_AVAILABLE}."
-    s = summary.set_index(["arm", "month"])
-    parts, verdicts = [], []
+    parts = []
     for month in design.post_baseline:
-        arms = [a for a in design.labels if (a, month) in s.index]
+        arms = [a for a in design.labels if f"{TOPIC}.mvc_pct_{arm_key(a)}_{month}m" in set(results["key"])]
         values = join_words([f"{_text(results, f'mvc_pct_{arm_key(a)}_{month}m')}% ({a})" for a in arms])
         parts.append(f"{values} at month {month}")
-        groups: dict[str, list[str]] = {}
-        for a in arms:
-            row = s.loc[(a, month)]
-            groups.setdefault(_direction(row["pct_change_ci_low"], row["pct_change_ci_high"]), []).append(a)
-        said = [f"{join_words(arms_)} {'was' if len(arms_) == 1 else 'were'} {where} baseline"
-                for where, arms_ in groups.items()]
-        verdicts.append(f"at month {month} {join_words(said)}")
+    verdicts = _verdicts(summary, design)
     return (f"In these data the mean change in strength from baseline was {'; and '.join(parts)}. Judged by "
             f"the 95% confidence interval of each mean change, {'; '.join(verdicts)}.")
 
@@ -402,3 +397,100 @@ def strength_followup_sentence(results: pd.DataFrame, design: TrialDesign,
                format_number(100 * published.year2_change_stopped, 0)]
         text += f" (published: {was[0]}% and {was[1]}%)"
     return text + "."
+
+
+def dropout_sentence(trial: Trial) -> str:
+    """Who missed the last visit, compared with who came, on baseline age (and strength if measured).
+
+    Words are chosen from the difference in means: "older"/"younger" (or "weaker"/"stronger")
+    when the people who missed the visit differ from those who came, with both means quoted.
+    """
+    design = trial.design
+    last = design.visits[-1]
+    came = trial.visits.loc[trial.visits["month"] == last, ["participant_id", "attended"]]
+    people = trial.participants[["participant_id", "age"]].merge(came, on="participant_id")
+    if people["attended"].all() or not people["attended"].any():
+        return f"Everyone {'attended' if people['attended'].all() else 'missed'} the month-{last} visit."
+    base = trial.visits.loc[trial.visits["month"] == design.baseline]
+    if MVC in base.columns:
+        people = people.merge(base[["participant_id", MVC]], on="participant_id", how="left")
+    missed, attended = people[~people["attended"]], people[people["attended"]]
+    parts = []
+    for column, unit, decimals, more, less in (("age", "years", 1, "older", "younger"), (MVC, "Nm", 0, "stronger", "weaker")):
+        if column not in people.columns:
+            continue
+        a, b = missed[column].mean(), attended[column].mean()
+        if np.isnan(a) or np.isnan(b):
+            continue
+        word = more if a > b else less if a < b else "no different"
+        parts.append(f"{word} (mean {format_number(a, decimals)} vs {format_number(b, decimals)} {unit})")
+    n = format_number(len(missed), 0)
+    if not parts:
+        return f"In these data, {n} people missed the month-{last} visit."
+    return f"In these data, the {n} people who missed the month-{last} visit were {join_words(parts)} at baseline than those who came."
+
+
+def consort_alt(design: TrialDesign) -> str:
+    """Alt text of the CONSORT diagram for ``design``."""
+    return (f"Flow diagram: all randomised people split into the {len(design.arms)} arms "
+            f"({join_words(design.labels)}), then for each arm one box per visit (months "
+            f"{join_words([str(m) for m in design.visits])}) giving how many attended and how many have a usable "
+            "fMRI scan.")
+
+
+def missingness_alt(attended: pd.DataFrame, mri: pd.DataFrame) -> str:
+    """Alt text of the missingness figure: the most common patterns of each panel, with counts."""
+    def top(table: pd.DataFrame, k: int) -> str:
+        totals = table.groupby("pattern", sort=False)["n"].sum().sort_values(ascending=False, kind="stable")
+        return join_words([f"'{p}' ({format_number(n, 0)} people)" for p, n in totals.head(k).items()])
+
+    return ("Two horizontal stacked bar charts of people per pattern of available visits (months present, "
+            f"'-' for missing), coloured by arm. Most common attendance pattern: {top(attended, 1)}; most common "
+            f"fMRI patterns: {top(mri, 2)}.")
+
+
+def _verdicts(summary: pd.DataFrame, design: TrialDesign) -> list[str]:
+    s = summary.set_index(["arm", "month"])
+    verdicts = []
+    for month in design.post_baseline:
+        groups: dict[str, list[str]] = {}
+        for arm in design.labels:
+            if (arm, month) in s.index:
+                row = s.loc[(arm, month)]
+                groups.setdefault(_direction(row["pct_change_ci_low"], row["pct_change_ci_high"]), []).append(arm)
+        said = [f"{join_words(arms)} {'was' if len(arms) == 1 else 'were'} {where} baseline"
+                for where, arms in groups.items()]
+        verdicts.append(f"at month {month} {join_words(said)}")
+    return verdicts
+
+
+def strength_alt(summary: pd.DataFrame, design: TrialDesign) -> str:
+    """Alt text of the strength figure, with where each arm stands at each visit."""
+    if summary.empty:
+        return f"A note saying that knee-extensor strength is {NOT_AVAILABLE}."
+    return (f"Two line charts over months {join_words([str(m) for m in design.visits])} by arm: mean "
+            f"knee-extensor strength in Nm and mean percentage change from baseline; {'; '.join(_verdicts(summary, design))}.")
+
+
+#: Display names of the columns of the cohort tables.
+DISPLAY_NAMES = {
+    "arm": "Arm", "month": "Month", "randomised": "Randomised", "attended": "Attended",
+    "mri_acquired": "MRI acquired", "mri_usable": "Usable rs-fMRI", "attended_pct": "Attended (%)",
+    "adherence_mean": "Sessions/week (mean)", "self_training_n": "Self-training (n)",
+    "mri_usable_pct_of_attended": "Usable rs-fMRI (% of attended)", "mean_fd_mm_median": "Median mean FD (mm)",
+    "n": "n", "mvc_mean": "MVC mean (Nm)", "mvc_sd": "MVC SD (Nm)", "pct_change_mean": "Mean change (%)",
+    "pct_change_ci_low": "Mean change, 95% CI low (%)", "pct_change_ci_high": "Mean change, 95% CI high (%)",
+}
+
+
+def display_table(table: pd.DataFrame, *, min_sessions: float = 2.0) -> pd.DataFrame:
+    """A cohort table (flow, visits, strength) with readers' column names."""
+    names = {**DISPLAY_NAMES, "adherence_ge_pct": f"≥ {min_sessions:g} sessions/week (%)"}
+    return table.rename(columns=names)
+
+
+def assumptions_display(assumptions: TrialAssumptions) -> pd.DataFrame:
+    """:meth:`TrialAssumptions.describe` with every value as text (tuples and numbers alike)."""
+    table = assumptions.describe()
+    table["value"] = table["value"].map(str)
+    return table
