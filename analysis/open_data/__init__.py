@@ -29,6 +29,10 @@ Three parts, each importing only the ones before it:
    * :func:`load_fcon1000`, :func:`load_openneuro_transfer` -- cortical thickness tables
      (structural MRI, not fMRI) with ages, sex and site; :func:`thickness_columns` gives the
      feature columns the two share.
+4. :mod:`~analysis.open_data.summary` -- the open-data page: :func:`load_all` loads every
+   dataset into an :class:`OpenDataSummary`, :func:`summary_results` gives its numbers as a
+   results frame, :func:`overview_display` / :func:`scope_display` / :func:`site_age_counts`
+   its tables.
 
 None of these is an older-adult resting-state cohort with per-person ages: they check that
 the clock code, bias correction and metrics behave on real measurements; they do not validate
@@ -41,6 +45,9 @@ from .fetching import data_origin, fetch, is_available, mirror_status
 from .loaders import (
     DEV_FMRI_N_ADULTS,
     DEV_FMRI_N_CHILDREN,
+    DS003871_TR_S,
+    OLDER_AGE,
+    TRANSFER_SPLITS,
     development_fmri_rows,
     harmonise_thickness_names,
     load_development_fmri,
@@ -65,6 +72,15 @@ from .registry import (
     get_file,
     provenance_table,
 )
+from .summary import (
+    OpenDataSummary,
+    first_row_of,
+    load_all,
+    overview_display,
+    scope_display,
+    site_age_counts,
+    summary_results,
+)
 
 __all__ = [
     "OpenDataError",
@@ -88,4 +104,14 @@ __all__ = [
     "harmonise_thickness_names",
     "thickness_columns",
     "overview",
+    "OLDER_AGE",
+    "DS003871_TR_S",
+    "TRANSFER_SPLITS",
+    "OpenDataSummary",
+    "load_all",
+    "summary_results",
+    "overview_display",
+    "scope_display",
+    "site_age_counts",
+    "first_row_of",
 ]

@@ -27,6 +27,12 @@ from .registry import DEV_FMRI, DS003871, FCON1000, TRANSFER, OpenDataError
 #: Rows of the feature file: the first 19 adults, then the first 71 children, each in
 #: participant-ID order. INFERRED (see :func:`development_fmri_rows`).
 DEV_FMRI_N_ADULTS = 19
+#: Age (years) from which the book counts a participant as "older" (the LISA participants' decade).
+OLDER_AGE = 60.0
+#: Repetition time of the ds003871 resting-state runs (seconds).
+DS003871_TR_S = 2.0
+#: The two splits of the OpenNeuro transfer set: adaptation and test.
+TRANSFER_SPLITS = ("ad", "te")
 DEV_FMRI_N_CHILDREN = 71
 
 
@@ -297,7 +303,7 @@ def _age_row(dataset: str, what: str, n: int, n_features: int, age: pd.Series | 
         "per_person_age": has_age,
         "age_min": float(age.min()) if has_age else float("nan"),
         "age_max": float(age.max()) if has_age else float("nan"),
-        "n_aged_60_plus": int((age >= 60).sum()) if has_age else pd.NA,
+        "n_aged_60_plus": int((age >= OLDER_AGE).sum()) if has_age else pd.NA,
         **extra,
     }
 
@@ -325,7 +331,7 @@ def overview() -> pd.DataFrame:
         _age_row(FCON1000, "Destrieux thickness", len(fcon), len(thickness_columns(fcon, fcon)), fcon["age"],
                  n_sites=fcon["site"].nunique(), modality="structural MRI"),
     ]
-    for split in ("ad", "te"):
+    for split in TRANSFER_SPLITS:
         table = load_openneuro_transfer(split)
         rows.append(_age_row(f"{TRANSFER} ({split})", "Destrieux thickness", len(table),
                              len(thickness_columns(fcon, table)), table["age"],

@@ -15,7 +15,8 @@ Modules, each importing only those above it:
 * :mod:`~analysis.trial.simulator` -- people, visits, latent brain age and time series;
 * :mod:`~analysis.trial.core` -- the :class:`Trial` and :class:`Reference` objects;
 * :mod:`~analysis.trial.reference` -- a reference cohort directory (``BRAINCLOCK_REFERENCE_DIR``);
-* :mod:`~analysis.trial.tables` -- descriptive tables (flow, baseline, visits, strength).
+* :mod:`~analysis.trial.tables` -- descriptive tables (flow, Table 1 with tableone, visits, strength);
+* :mod:`~analysis.trial.cohort` -- the cohort page's results frames and the sentences reporting them.
 """
 
 from analysis.trial.assumptions import TrialAssumptions
@@ -40,12 +41,17 @@ from analysis.trial.reference import (
     write_reference,
 )
 from analysis.trial.tables import (
+    arm_visits,
+    baseline_display,
+    baseline_smd,
     baseline_table,
     flow_counts,
     missingness_patterns,
+    strength_change_by_self_training,
     strength_summary,
     visit_summary,
 )
+from analysis.trial import cohort
 
 __all__ = [
     "ARMS", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
@@ -53,4 +59,5 @@ __all__ = [
     "region_mask", "write_reference", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",
     "flow_counts", "visit_summary", "strength_summary", "missingness_patterns",
+    "arm_visits", "baseline_display", "baseline_smd", "strength_change_by_self_training", "cohort",
 ]
