@@ -130,8 +130,32 @@ class NotebookExecutionError(RuntimeError):
     """A notebook cell raised; the message names the notebook, the cell and the traceback."""
 
 
-def execute_notebook(path: Path, *, cache: bool = True, timeout: int = EXECUTION_TIMEOUT):
+def cached_execution(path: Path):
+    """The cached executed notebook of ``path`` if its code and every input are unchanged, else None.
+
+    :func:`prepare` empties the cache whenever the package, the lock file or a data source
+    changed, and a record matches only the notebook's exact code, so a hit is an execution of
+    exactly these inputs, top to bottom without error, in a fresh kernel (myst-nb and
+    :func:`execute_notebook` cache only successful runs).
+    """
+    from jupyter_cache import get_cache
+
+    if not CACHE_DIR.exists():
+        return None
+    store = get_cache(str(CACHE_DIR))
+    try:
+        record = store.match_cache_notebook(read_notebook(Path(path).resolve()))
+    except KeyError:
+        return None
+    return store.get_cache_bundle(record.pk).nb
+
+
+def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
+                     timeout: int = EXECUTION_TIMEOUT):
     """Execute one notebook in a fresh kernel (cwd = its folder) and cache the outputs.
+
+    With ``reuse=True`` a cached execution of the same code and inputs
+    (:func:`cached_execution`) is returned instead of executing again.
 
     Returns
     -------
@@ -149,6 +173,8 @@ def execute_notebook(path: Path, *, cache: bool = True, timeout: int = EXECUTION
     from jupyter_cache.executors.utils import single_nb_execution
 
     path = Path(path).resolve()
+    if reuse and (cached := cached_execution(path)) is not None:
+        return cached
     nb = read_notebook(path)
     result = single_nb_execution(
         nb, cwd=str(path.parent), allow_errors=False, timeout=timeout, meta_override=True

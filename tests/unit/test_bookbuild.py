@@ -54,3 +54,22 @@ def test_toc_notebooks_are_py_percent_files_in_reading_order():
     assert all(p.suffix == ".py" and p.exists() for p in notebooks)
     names = [p.stem for p in notebooks if p.parent.name == "notebooks"]
     assert names == sorted(names)
+
+
+def test_an_unchanged_notebook_is_not_executed_twice_and_a_changed_one_is(monkeypatch, tmp_path):
+    monkeypatch.setattr(_bookbuild, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(_bookbuild, "PROJECT_ROOT", tmp_path)
+    source = tmp_path / "nb.py"
+    source.write_text("# %%\nx = 6 * 7\nprint(x)\n")
+    first = _bookbuild.execute_notebook(source)
+    assert first.cells[0].outputs[0]["text"].strip() == "42"
+    import jupyter_cache.executors.utils as executors
+
+    calls = []
+    original = executors.single_nb_execution
+    monkeypatch.setattr(executors, "single_nb_execution", lambda *a, **k: calls.append(1) or original(*a, **k))
+    again = _bookbuild.execute_notebook(source, reuse=True)
+    assert calls == [] and again.cells[0].outputs[0]["text"].strip() == "42"
+    source.write_text("# %%\nx = 6 * 8\nprint(x)\n")  # a changed notebook always runs again
+    changed = _bookbuild.execute_notebook(source, reuse=True)
+    assert calls == [1] and changed.cells[0].outputs[0]["text"].strip() == "48"
