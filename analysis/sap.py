@@ -513,7 +513,8 @@ def clda(
     visits : sequence, optional
         Visit values in time order, the first being baseline (default: sorted unique values).
     arms : sequence, optional
-        Non-control arms to contrast (default: all other levels of ``group``).
+        Non-control arms to contrast (default: all other levels of ``group``); rows of arms
+        not named are left out.
     covariates : sequence of str
         Further formula terms (patsy), e.g. ``("age", "C(sex)", "baseline_fd")``.
     covariance : {"unstructured", "exchangeable"}
@@ -866,6 +867,20 @@ def _numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
+def _encode(columns: Sequence[str], d: pd.DataFrame) -> pd.DataFrame:
+    """Auxiliary columns as floats: numeric and boolean as they are, others as indicators (NaN stays NaN)."""
+    parts = []
+    for c in columns:
+        s = d[c]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            parts.append(s.astype(float))
+        else:
+            dummies = pd.get_dummies(s.astype("string"), prefix=c, drop_first=True, dtype=float)
+            dummies.loc[s.isna()] = np.nan
+            parts.append(dummies)
+    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=d.index)
+
+
 def _impute(data, outcome, group, baseline, covariates, auxiliary, n_imputations, by_group, random_state) -> _Imputed:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -884,8 +899,7 @@ def _impute(data, outcome, group, baseline, covariates, auxiliary, n_imputations
     d = data.dropna(subset=[group]).reset_index(drop=True)
     cat = (pd.get_dummies(d[cat_cov].astype(str), drop_first=True, dtype=float) if cat_cov
            else pd.DataFrame(index=d.index))
-    aux = pd.get_dummies(d[list(auxiliary)], drop_first=True, dtype=float) if auxiliary else pd.DataFrame(index=d.index)
-    aux = aux.drop(columns=[c for c in aux.columns if c in analysis_cols])
+    aux = _encode([c for c in auxiliary if c not in analysis_cols], d)
     frame = pd.concat([d[analysis_cols].astype(float), cat, aux], axis=1)
     groups = d[group].to_numpy()
     if not by_group:
@@ -990,8 +1004,8 @@ def multiple_imputation(
 ) -> pd.DataFrame:
     """ANCOVA arm contrasts after multiple imputation with auxiliary variables, pooled by Rubin's rules.
 
-    Missing values of the outcome (and of the baseline, numeric covariates and auxiliaries)
-    are imputed ``n_imputations`` times by chained equations with draws from the posterior
+    Missing values of the outcome (and of the baseline, numeric covariates and auxiliaries;
+    categorical auxiliaries enter as indicators) are imputed ``n_imputations`` times by chained equations with draws from the posterior
     predictive distribution (scikit-learn ``IterativeImputer(sample_posterior=True)``, Bayesian
     ridge), using the analysis variables plus the ``auxiliary`` columns (e.g. adherence, strength
     change, head motion at follow-up), separately within each arm by default (so the imputation
@@ -1016,8 +1030,9 @@ def multiple_imputation(
     auxiliary : sequence of str
         Columns used only by the imputation model.
     arms, pairs, pairwise
-        Arms analysed (default all non-control levels), contrasts ``(a, b)`` as ``a - b``
-        (default each arm vs control, plus arm pairs if ``pairwise``).
+        Arms analysed (default all non-control levels; rows of other arms are left out),
+        contrasts ``(a, b)`` as ``a - b`` (default each arm vs control, plus arm pairs if
+        ``pairwise``).
     n_imputations : int
         Number of imputations (at least 2).
     by_group : bool
