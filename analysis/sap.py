@@ -84,8 +84,12 @@ def _check_prob(value: float, name: str) -> float:
 
 
 def _check_levels(data: pd.DataFrame, group: str, control: Any, arms: Sequence[Any] | None) -> list[Any]:
-    """Active arms (all non-control levels present, in order of appearance, unless given)."""
-    present = list(dict.fromkeys(data[group].dropna()))
+    """Active arms: those given, or every non-control level present (category order, else sorted)."""
+    column = data[group]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = [lv for lv in column.cat.categories if (column == lv).any()]
+    else:
+        present = sorted(column.dropna().unique(), key=str)
     if control not in present:
         raise ValueError(f"control={control!r} is not a level of column {group!r}: {present}")
     if arms is None:
@@ -906,25 +910,29 @@ def _impute(data, outcome, group, baseline, covariates, auxiliary, n_imputations
         frame = pd.concat([frame, pd.get_dummies(d[group].astype(str), drop_first=True, dtype=float)
                            .add_prefix("_group_")], axis=1)
     blocks = [np.flatnonzero(groups == g) for g in dict.fromkeys(groups)] if by_group else [np.arange(len(d))]
+    usable = []  # per block, the columns with at least one observed value
     for rows in blocks:
-        empty = frame.iloc[rows].columns[frame.iloc[rows].isna().all()]
-        if len(empty):
-            raise ValueError(f"column(s) {list(empty)} have no observed value"
+        observed = frame.iloc[rows].notna().any().to_numpy()
+        empty = [c for c, ok in zip(frame.columns[: len(analysis_cols)], observed) if not ok]
+        if empty:
+            raise ValueError(f"column(s) {empty} have no observed value"
                              + (f" in {group}={groups[rows[0]]!r}" if by_group else ""))
+        # an auxiliary never observed in an arm (e.g. adherence of controls) cannot inform that arm
+        usable.append(np.flatnonzero(observed))
     completed = []
     for seed in _rng_seeds(random_state, n_imputations):
         values = frame.to_numpy(dtype=float).copy()
-        for rows in blocks:
-            block = values[rows]
+        for rows, cols in zip(blocks, usable):
+            block = values[np.ix_(rows, cols)]
             if not np.isnan(block).any():
                 continue
             # one incomplete column needs one round; several need chained rounds (no early
-            # stopping with posterior draws, so the number of rounds is fixed)
-            rounds = 1 if np.isnan(block).any(axis=0).sum() == 1 else 10
+            # stopping with posterior draws, so the number is fixed: 5, as R mice's default)
+            rounds = 1 if np.isnan(block).any(axis=0).sum() == 1 else 5
             imp = IterativeImputer(sample_posterior=True, max_iter=rounds, random_state=seed, skip_complete=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                values[rows] = imp.fit_transform(block)
+                values[np.ix_(rows, cols)] = imp.fit_transform(block)
         completed.append(pd.DataFrame(values[:, :len(analysis_cols)], columns=analysis_cols))
     return _Imputed(completed, d[outcome].isna().to_numpy(), groups, cat, len(d))
 
@@ -1028,7 +1036,8 @@ def multiple_imputation(
     covariates : sequence of str
         Column names adjusted for; categorical ones (non-numeric) must be complete.
     auxiliary : sequence of str
-        Columns used only by the imputation model.
+        Columns used only by the imputation model (an auxiliary never observed within an arm,
+        such as the adherence of controls, is not used for that arm).
     arms, pairs, pairwise
         Arms analysed (default all non-control levels; rows of other arms are left out),
         contrasts ``(a, b)`` as ``a - b`` (default each arm vs control, plus arm pairs if

@@ -442,3 +442,15 @@ def test_bias_correction_identities_hold(rng):
     with pytest.raises(ValueError, match="must contain the age column"):
         sap.bias_correction_identities(data, "pred", "age", "C(arm)")
     assert "divided by the fitted slope" in sap.BIAS_CORRECTION_IDENTITIES
+
+
+def test_multiple_imputation_uses_an_auxiliary_missing_in_control(rng):
+    """Adherence exists only in trained arms: it informs their imputations and is left out for control."""
+    data = _mar_trial(rng, n=300)
+    data["adherence"] = np.where(data["arm"] == "T", rng.uniform(0, 3, len(data)), np.nan)
+    out = sap.multiple_imputation(data, "y", "arm", control="C", baseline="base", auxiliary=["aux", "adherence"],
+                                  n_imputations=3, random_state=0)
+    assert out["comparison"].tolist() == ["T - C"] and np.isfinite(out["estimate"]).all()
+    with pytest.raises(ValueError, match=r"column\(s\) \['y'\] have no observed value in arm='C'"):
+        sap.multiple_imputation(data.assign(y=np.where(data["arm"] == "C", np.nan, data["y"])), "y", "arm",
+                                control="C", n_imputations=2)
