@@ -12,7 +12,8 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from analysis import sap, stats
+from analysis import stats
+from analysis import stats as sap
 
 # --- simulated data ----------------------------------------------------------------------------
 
