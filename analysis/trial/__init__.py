@@ -20,6 +20,7 @@ Modules, each importing only those above it:
 
 from analysis.trial.assumptions import TrialAssumptions
 from analysis.trial.core import (
+    NOT_AVAILABLE,
     Reference,
     Trial,
     load_default_trial,
@@ -48,7 +49,7 @@ from analysis.trial.tables import (
 )
 
 __all__ = [
-    "ARMS", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
+    "NOT_AVAILABLE", "ARMS", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
     "ReferenceCohort", "atlas_digest", "atlas_name", "has_regions", "load_reference", "reference_from_env",
     "region_mask", "write_reference", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",
