@@ -262,8 +262,9 @@ def cohort_summary(reference) -> dict[str, Any]:
     digest = getattr(reference, "digest", None)
     if digest is None:
         model = getattr(reference, "_model", None)
+        atlas = atlas_digest(reference.atlas) if getattr(reference, "atlas", None) is not None else None
         identity = (f"simulate_reference(n={len(people)}, seed={getattr(reference, 'seed', None)}, "
-                    f"assumptions={getattr(model, 'a', None)!r}, atlas={atlas_digest(reference.atlas)})")
+                    f"assumptions={getattr(model, 'a', None)!r}, atlas={atlas})")
         digest = hashlib.sha256(identity.encode()).hexdigest()
     age = people["age"].to_numpy(float)
     return {"kind": kind, "n": int(len(people)), "age_min": float(age.min()), "age_max": float(age.max()),
