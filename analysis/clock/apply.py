@@ -275,6 +275,8 @@ class TrialBrainAge:
         ``n``, ``age_min``, ``age_max``, ``sites``, ``datasets``, ``digest``.
     clock_file : str or None
         Name of the saved clock file (``clock_kind == "saved"``).
+    default_reference : bool
+        Whether the clock was trained on the book's default synthetic reference cohort.
     correction_ages : tuple of float or None
         Age range of the reference people the bias correction was refitted on.
     n_correction : int or None
@@ -286,6 +288,7 @@ class TrialBrainAge:
     clock_kind: str
     training: dict
     clock_file: str | None = None
+    default_reference: bool = False
     correction_ages: tuple[float, float] | None = None
     n_correction: int | None = None
 
@@ -303,8 +306,10 @@ class TrialBrainAge:
     @property
     def phrase(self) -> str:
         """Short text for a banner title, e.g. "clock trained on a real reference cohort (n=…, ages …)"."""
-        if self.clock_kind == "synthetic":
+        if self.clock_kind == "synthetic" and self.default_reference:
             return "clock trained on the synthetic reference cohort"
+        if self.clock_kind == "synthetic":
+            return f"clock trained on a synthetic reference cohort ({self._cohort()})"
         if self.clock_kind == "real":
             return f"clock trained on a real reference cohort ({self._cohort()})"
         if self.clock_kind == "saved":
@@ -316,7 +321,8 @@ class TrialBrainAge:
         """One sentence: model, connectivity, training cohort (kind, n, ages, sites), correction."""
         clock = self.clock
         what = f"{clock.model} on {clock.connectivity} connectivity"
-        source = {"synthetic": "the synthetic reference cohort", "real": "a real reference cohort",
+        source = {"synthetic": "the synthetic reference cohort" if self.default_reference
+                  else "a synthetic reference cohort", "real": "a real reference cohort",
                   "saved": f"the saved clock file {self.clock_file}, trained on {self.training_kind} reference data",
                   "given": "a fitted clock passed in, training data kind unknown"}[self.clock_kind]
         text = f"{what}, trained on {source} ({self._cohort()})"
@@ -502,7 +508,8 @@ def apply_clock(
         return _result(pd.read_pickle(paths["table"]), fitted, info)
     table, fitted = _compute(trial, source, connectivity, model, bias_correction, seed)
     training = dict(source.training) if source.training else _synthetic_training(fitted)
-    info = {"clock_kind": source.kind, "training": training, "clock_file": source.file}
+    info = {"clock_kind": source.kind, "training": training, "clock_file": source.file,
+            "default_reference": source.kind == "synthetic" and source.reference is None}
     if use_cache:
         _write_atomic(clock_to_bytes(fitted), paths["clock"])
         _write_atomic(json.dumps(info, indent=2, default=_jsonable).encode("utf-8"), paths["info"])
@@ -527,7 +534,7 @@ def _synthetic_training(clock: BrainAgeClock) -> dict[str, Any]:
 
 def _result(table: pd.DataFrame, clock: BrainAgeClock, info: dict) -> TrialBrainAge:
     return TrialBrainAge(table=table, clock=clock, clock_kind=info["clock_kind"], training=info["training"],
-                         clock_file=info.get("clock_file"))
+                         clock_file=info.get("clock_file"), default_reference=bool(info.get("default_reference")))
 
 
 def trial_brain_age(

@@ -28,7 +28,7 @@ from analysis.trial.core import (
     simulate_reference,
     simulate_trial,
 )
-from analysis.trial.design import ARMS, CONTROL, LISA, MONTHS, TrialDesign, TrialDesignError, load_design
+from analysis.trial.design import ARMS, CONTROL, LISA, MONTHS, Arm, TrialDesign, TrialDesignError, load_design
 from analysis.trial.errors import TrialDataError
 from analysis.trial.reference import (
     ReferenceCohort,
@@ -49,7 +49,7 @@ from analysis.trial.tables import (
 )
 
 __all__ = [
-    "NOT_AVAILABLE", "ARMS", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
+    "NOT_AVAILABLE", "ARMS", "Arm", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
     "ReferenceCohort", "atlas_digest", "atlas_name", "has_regions", "load_reference", "reference_from_env",
     "region_mask", "write_reference", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",

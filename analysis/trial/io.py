@@ -299,6 +299,11 @@ def read_trial_qc(path: Path, design: TrialDesign) -> pd.DataFrame:
     return out
 
 
+def _plain(value):
+    """A NumPy scalar as the Python number it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def merge_qc(visits: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
     """``visits`` with ``mean_fd_mm`` and ``n_volumes`` filled in from :func:`read_trial_qc`.
 
@@ -328,10 +333,10 @@ def merge_qc(visits: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
         for i in np.flatnonzero(differ):
             raise TrialDataError(f, f"{column} must agree with visits.tsv", row=int(i) + 1,
                                  column="n_volumes_kept" if column == "n_volumes" else column,
-                                 value=qc_values.iat[i],
+                                 value=_plain(qc_values.iat[i]),
                                  detail=f"visits.tsv row {index[i] + 1} (participant_id "
                                         f"{rows['participant_id'].iat[i]!r}, month {rows['month'].iat[i]}) "
-                                        f"says {present.iat[i]!r}")
+                                        f"says {_plain(present.iat[i])!r}")
         fill = present.isna().to_numpy()
         out.loc[out.index[index[fill]], column] = qc_values[fill].to_numpy()
     order = [c for c in VISIT_ORDER if c in out.columns]
