@@ -23,7 +23,8 @@ from analysis.clock import (
     trial_brain_age,
 )
 from analysis.clock import apply as _apply
-from analysis.trial import NOT_AVAILABLE, TrialDataError, TrialDesignError, load_reference, load_trial, simulate_trial
+from analysis.trial import io as trial_io
+from analysis.trial import LISA, NOT_AVAILABLE, TrialDataError, TrialDesignError, load_reference, load_trial, simulate_trial
 from tests.fixtures_design import DROPPED, TWO_ARM, write_two_arm_trial
 
 ENV = ("BRAINCLOCK_TRIAL_DIR", "BRAINCLOCK_REFERENCE_DIR", "BRAINCLOCK_CLOCK")
@@ -59,6 +60,17 @@ def test_loads_with_its_own_design(trial):
     assert set(trial.participants["arm"]) == {"EX", "CTRL"}
     assert sorted(trial.visits["month"].unique()) == [0, 6, 12]
     assert len(trial.atlas) == 60 and (trial.atlas["region"] == "prefrontal").sum() >= 8
+
+
+def test_required_columns_are_what_every_trial_has():
+    assert tuple(c.name for c in trial_io.participant_columns(TWO_ARM) if c.required) == \
+        trial_io.REQUIRED_PARTICIPANT_COLUMNS
+    assert tuple(c.name for c in trial_io.visit_columns(TWO_ARM) if c.required) == trial_io.REQUIRED_VISIT_COLUMNS
+    assert not any(c.required for c in trial_io.visit_columns(TWO_ARM, qc=True) if c.name in ("mean_fd_mm", "n_volumes"))
+    age = {c.name: c for c in trial_io.participant_columns(LISA)}["age"]
+    assert (age.low, age.high) == (62.0, 71.0)  # LISA's inclusion range; none for TWO_ARM
+    assert {c.name: c for c in trial_io.participant_columns(TWO_ARM)}["age"].high is None
+    assert {c.name: c for c in trial_io.visit_columns(LISA)}["age"].high == 73.5
 
 
 def test_optional_columns_absent_and_said_so(trial):
