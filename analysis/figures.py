@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.open_data import DS003871_TR_S, OLDER_AGE, OpenDataSummary, first_row_of, site_age_counts
-from analysis.trial import ARMS, TrialDesign
+from analysis.trial import TrialDesign
 from analysis.trial.tables import MISSING_MARK, MVC
 
 #: Colours of the trial arms, used on every page.
@@ -269,25 +269,34 @@ def missingness_patterns_plot(attended: pd.DataFrame, mri: pd.DataFrame, design:
 # --- trial-analysis figures ---------------------------------------------------------------
 
 
-def plot_trajectories(means: pd.DataFrame, observed: pd.DataFrame | None = None, *, ylabel: str,
-                      ax: Any = None):
-    """Model-estimated mean gap per arm over visits (95% CI), with observed means as points."""
+def plot_trajectories(means: pd.DataFrame, observed: pd.DataFrame | None = None, *, design: TrialDesign,
+                      ylabel: str, ax: Any = None):
+    """Model-estimated mean gap per arm over visits (95% CI), with observed means as points.
+
+    ``means``: ``arm, month, estimate, ci_low, ci_high``; ``observed``: ``arm, month, mean,
+    ci_low, ci_high``. Arms, their order and colours come from ``design``.
+    """
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
     else:
         fig = ax.figure
-    offsets = {"HRT": -0.5, "MIT": 0.0, "CON": 0.5}
-    for arm, d in means.groupby("arm", sort=False):
-        m = d["month"] + offsets.get(arm, 0)
-        c = ARM_COLORS.get(arm)
+    colors = arm_colors(design)
+    spacing = np.diff(design.visits).min() / 24 if len(design.visits) > 1 else 0.5
+    offsets = {arm: (i - (len(design.labels) - 1) / 2) * spacing for i, arm in enumerate(design.labels)}
+    for arm in design.labels:
+        d = means[means["arm"] == arm]
+        if d.empty:
+            continue
+        m = d["month"] + offsets[arm]
+        c = colors[arm]
         ax.plot(m, d["estimate"], "-", color=c, label=f"{arm} (model)", lw=2)
         ax.fill_between(m, d["ci_low"], d["ci_high"], color=c, alpha=0.15, lw=0)
         if observed is not None:
             o = observed[observed["arm"] == arm]
-            ax.errorbar(o["month"] + offsets.get(arm, 0) + 0.6, o["mean"],
+            ax.errorbar(o["month"] + offsets[arm] + spacing, o["mean"],
                         yerr=[o["mean"] - o["ci_low"], o["ci_high"] - o["mean"]],
                         fmt="o", color=c, ms=4, capsize=2, alpha=0.7, label=f"{arm} (observed)")
-    ax.set_xticks(sorted(means["month"].unique()))
+    ax.set_xticks(list(design.visits))
     ax.set_xlabel("Months since randomisation")
     ax.set_ylabel(ylabel)
     ax.axhline(0, color="0.6", lw=0.8, ls=":")
@@ -297,14 +306,14 @@ def plot_trajectories(means: pd.DataFrame, observed: pd.DataFrame | None = None,
 
 
 def plot_forest(effects: pd.DataFrame, *, label: str = "analysis", truth: dict[str, float] | None = None,
-                xlabel: str = "Difference in change of brain age gap (y)"):
-    """Forest plot: one panel per comparison, one row per analysis, estimate with 95% CI.
+                xlabel: str = "Difference in brain age gap (y)"):
+    """Forest plot: one panel per comparison, one row per ``label`` value, estimate with 95% CI.
 
     ``truth`` maps comparison -> true value, drawn as a dashed line.
     """
     comps = list(dict.fromkeys(effects["comparison"]))
     labels = list(dict.fromkeys(effects[label]))
-    fig, axes = plt.subplots(1, len(comps), figsize=(3.3 * len(comps) + 2.6, 0.42 * len(labels) + 1.4),
+    fig, axes = plt.subplots(1, len(comps), figsize=(3.3 * len(comps) + 3.4, 0.42 * len(labels) + 1.4),
                              sharey=True, squeeze=False)
     for ax, comp in zip(axes[0], comps):
         d = effects[effects["comparison"] == comp].set_index(label).reindex(labels)
@@ -314,7 +323,7 @@ def plot_forest(effects: pd.DataFrame, *, label: str = "analysis", truth: dict[s
         ax.axvline(0, color="0.5", lw=0.8)
         if truth and comp in truth:
             ax.axvline(truth[comp], color="#c0392b", ls="--", lw=1, label="true value (clock scale)")
-        ax.set_title(comp, fontsize=10)
+        ax.set_title(comp.replace(" - ", " \u2212 "), fontsize=10)
         ax.set_yticks(y)
         ax.set_yticklabels(labels, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=9)
@@ -326,19 +335,41 @@ def plot_forest(effects: pd.DataFrame, *, label: str = "analysis", truth: dict[s
     return fig
 
 
-def plot_strength_scatter(changes: pd.DataFrame, x: str = "mvc_change_pct", y: str = "gap_change", *,
-                          points: bool = True, xlabel: str = "Change in knee-extensor MVC (%)",
-                          ylabel: str = "Change in brain age gap (y)"):
-    """Scatter of the two changes, one panel per arm, with least-squares line and 95% band.
+def plot_subgroups(subgroups: pd.DataFrame, names: dict[str, str] | None = None):
+    """Forest plot of arm effects within subgroups (:func:`analysis.trial_analysis.heterogeneity`).
+
+    One panel per comparison; rows are modifier levels (categorical) or the effect at the mean
+    and +-1 SD (continuous), each block titled with its Holm-adjusted interaction p.
+    """
+    names = names or {}
+    d = subgroups[subgroups["kind"] == "subgroup"].copy()
+    d["row"] = [f"{names.get(m, m)}: {lv}" for m, lv in zip(d["modifier"], d["level"])]
+    fig = plot_forest(d, label="row", xlabel="Arm effect within subgroup (y)")
+    for ax, (comp, g) in zip(fig.axes, d.groupby("comparison", sort=False)):
+        p = g.drop_duplicates("modifier").set_index("modifier")["p_interaction_holm"]
+        text = "\n".join(f"{names.get(m, m)}: Holm-adjusted interaction p = {v:.2f}" for m, v in p.items())
+        ax.set_title(comp.replace(" - ", " \u2212 ") + "\n" + text, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_strength_scatter(changes: pd.DataFrame | None, design: TrialDesign, x: str = "mvc_change_pct",
+                          y: str = "gap_change", *, points: bool = True,
+                          xlabel: str = "Change in knee-extensor MVC (%)", ylabel: str = "Change in brain age gap (y)"):
+    """Scatter of the two changes, one panel per arm (design order), least-squares line and 95% band.
 
     ``points=False`` draws only the fitted lines and bands (for real trial data, whose
-    person-level values must not leave the analysis).
+    person-level values must not leave the analysis). ``changes=None`` (no strength data) gives a
+    figure that says so.
     """
-    arms = [a for a in ARMS if a in set(changes["arm"])]
+    if changes is None or changes.empty:
+        return not_available_figure("Knee-extensor strength is not available in these data.")
+    colors = arm_colors(design)
+    arms = [a for a in design.labels if a in set(changes["arm"])]
     fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.6), sharex=True, sharey=True, squeeze=False)
     for ax, arm in zip(axes[0], arms):
         d = changes[changes["arm"] == arm]
-        c = ARM_COLORS.get(arm)
+        c = colors[arm]
         if points:
             ax.scatter(d[x], d[y], s=12, color=c, alpha=0.6, lw=0)
         X = np.column_stack([np.ones(len(d)), d[x]])
@@ -347,7 +378,7 @@ def plot_strength_scatter(changes: pd.DataFrame, x: str = "mvc_change_pct", y: s
         G = np.column_stack([np.ones_like(grid), grid])
         resid = d[y] - X @ beta
         s2 = resid @ resid / max(len(d) - 2, 1)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", G, s2 * np.linalg.inv(X.T @ X), G))
+        se = np.sqrt(np.einsum("ij,jk,ik->i", G, s2 * np.linalg.pinv(X.T @ X), G))
         ax.plot(grid, G @ beta, color="k", lw=1.5)
         ax.fill_between(grid, G @ beta - 1.96 * se, G @ beta + 1.96 * se, color=c, alpha=0.2, lw=0)
         ax.axhline(0, color="0.6", lw=0.8, ls=":")

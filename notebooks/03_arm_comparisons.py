@@ -6,291 +6,342 @@
 # ---
 
 # %% [markdown]
-# # Did a year of training make the brain look younger?
+# # Did the training make the brain look younger?
 #
-# This page asks the trial's primary question: after one year of heavy resistance training
-# (HRT), moderate-intensity training (MIT) or no training (CON), does the brain age gap (the
-# clock's predicted age minus chronological age) differ between arms? The published analysis
-# {cite:p}`gonzalezgomez2026` reported that both training arms lowered the gap by more than a year
-# relative to control, and that the two training arms did not differ. Here the same question is
-# asked of the data this book runs on, with the model fully specified, the multiplicity handled,
-# and a set of sensitivity analyses shown side by side.
+# This page asks the trial's primary question: at the end of the intervention, does the brain
+# age gap (the clock's predicted age minus chronological age) differ between the arms? The
+# published analysis of LISA {cite:p}`gonzalezgomez2026` reported that both training arms lowered
+# the gap by more than a year relative to control, and that the two training arms did not differ.
+# Here the question is asked of the data this book runs on, exactly as the
+# {doc}`statistical analysis plan <../book/analysis_plan>` fixes it: the estimand, the primary
+# model, the multiplicity rule, the handling of missing scans, the sensitivity analyses and the
+# supplementary estimands (compliers, subgroups) are the plan's, and every sentence below that
+# says what the data show is chosen by code from the estimates and their intervals.
 
 # %% tags=["hide-input"]
-import numpy as np
-import pandas as pd
-
 from analysis import figures, report, stats
 from analysis import trial_analysis as ta
 
 data = ta.load_trial_analysis(seed=0)
-table = data.table
-report.data_banner(data.trial.source, glue_as="arms.data_kind")
-
-scans = table[table["has_scan"]]
-report.record("arms.n_people", scans["participant_id"].nunique(), unit="people", decimals=0,
-              description="People with at least one usable rs-fMRI scan")
-report.record("arms.n_scans", len(scans), unit="scans", decimals=0, description="Usable rs-fMRI scans, all visits")
-counts = (
-    scans.groupby(["arm", "month"]).size().unstack("month").reindex(list(ta.ARMS))
-    .rename(columns=lambda m: f"month {m}")
-)
-report.table(counts, "arms-scans-per-visit",
+table, design = data.table, data.design
+report.data_banner(data.trial.source, clock=data.clock_label, glue_as="arms.data_kind")
+population = ta.population_section(table, design)
+ta.publish(population)
+report.table(population.table, "arms-populations",
+             caption="Analysis populations by arm: randomised (ITT), people with any usable scan (the primary model's "
+                     "data), modified ITT (usable baseline scan) and per protocol.")
+report.table(ta.scan_counts(table, design), "arms-scans-per-visit",
              caption="Usable rs-fMRI scans per arm and visit (the data of the primary model).")
 
 # %% [markdown]
-# The primary model uses {glue:text}`arms.n_scans` usable scans from {glue:text}`arms.n_people`
-# people (table above). Not everyone randomised was scanned, and not everyone scanned at baseline
-# has a usable scan at every follow-up.
+# {glue:text}`arms.design_text`
+#
+# **Populations.** {glue:text}`arms.population_text` Each analysis below names the population it
+# uses: the primary model uses every usable scan of everyone randomised (intention to treat, valid
+# under the missing-data assumption below); the ANCOVA-type analyses (complete cases, multiple
+# imputation, tipping point, compliers, subgroups) need the baseline value and use the modified ITT
+# population; the per-protocol analysis keeps controls and trainees who reached the protocol's
+# adherence threshold.
 #
 # ## The primary model
 #
-# A linear mixed model of the brain age gap with fixed effects for arm, visit (0, 12, 24 months)
-# and their interaction, adjusted for age at the visit, sex and head motion (mean framewise
-# displacement), and a random intercept per person, fitted by restricted maximum likelihood
-# {cite:p}`seabold2010`:
+# The primary analysis is a **constrained longitudinal data analysis** (cLDA)
+# {cite:p}`liang2000,coffman2016`: a linear model of the gap at every visit, baseline included as
+# an outcome, with a mean for each visit and arm-by-visit terms at the post-baseline visits only,
+# so all arms share one baseline mean, as randomisation makes it in the population:
 #
-# $$\text{gap}_{iv} = \beta_0 + \beta_{\text{arm}(i)} + \beta_v + \beta_{\text{arm}(i)\times v}
-#   + \gamma_1\,\text{age}_{iv} + \gamma_2\,\text{sex}_i + \gamma_3\,\text{FD}_{iv} + u_i + \varepsilon_{iv}.$$
+# $$\text{gap}_{iv} = \mu_v + \sum_{a \ne \text{control}} \delta_{av}\,[\text{arm}_i = a]\,[v > 0]
+#   + \gamma^\top x_i + \varepsilon_{iv}, \qquad (\varepsilon_{i1}, \dots, \varepsilon_{iV}) \sim N(0, \Sigma).$$
 #
-# **Intention to treat, missing data.** Every scan of every person enters the model in the arm
-# they were randomised to, whatever their adherence. People who missed a follow-up scan still
-# contribute their other scans: the likelihood is valid if the missing scans are *missing at
-# random* (missingness may depend on observed data such as baseline gap, age or adherence, but not
-# on the unobserved gap itself). That is an assumption, not something the data can confirm.
+# The arm effect at visit $v$ is $\delta_{av}$: the difference between arm and control in mean gap
+# at that visit, equal to the difference in mean change from the common baseline. The covariates
+# $x_i$ are the randomisation strata (sex where the trial records no strata), age at baseline and
+# head motion (mean framewise displacement) **at baseline**. Head motion at later visits happens
+# after randomisation and could be changed by the training, so it is not adjusted for; it is
+# reported by arm and visit below. The within-person covariance $\Sigma$ over visits is
+# **unstructured**, estimated by restricted maximum likelihood, with model-based Wald intervals.
+# The random-intercept model of the earlier analyses (an exchangeable $\Sigma$, an arm main effect
+# and age and motion at each visit) is kept as a sensitivity analysis.
+
+# %% tags=["hide-input"]
+primary = ta.primary_model(table, design)
+choice = ta.model_choice_section(primary)
+ta.publish(choice)
+report.table(choice.table, "arms-covariance-comparison",
+             caption="The same cLDA mean model with an exchangeable (random-intercept) and an unstructured within-person "
+                     "covariance: number of covariance parameters, restricted log-likelihood, AIC, BIC and the "
+                     "likelihood-ratio test against the exchangeable structure.")
+
+# %% [markdown]
+# {glue:text}`arms.model_choice_text`
 #
-# **Estimand.** The arm effect at 12 months is the difference between two arms in the
-# model-estimated *change* of the gap from baseline to 12 months (the arm × visit interaction).
-# With randomisation, arms should not differ at baseline, and using the change removes each
-# person's stable gap from the comparison.
+# **Missing scans.** The model uses every available scan, so people with a missing follow-up scan
+# still contribute their other scans. It is valid if scans are **missing at random given the
+# model's terms**: given arm, visit, the covariates and a person's observed gaps at other visits,
+# whether a scan is missing does not depend on the unobserved gap. Adherence, strength change and
+# follow-up head motion are *not* in the model; if missingness depends on them and they relate to
+# the gap (for example, less adherent trainees skipping their scan), the assumption fails. That is
+# why multiple imputation with these auxiliary variables, and a tipping-point analysis that
+# departs from missing at random, are reported below as sensitivity analyses. Neither can confirm
+# the assumption; they show how much the conclusion depends on it.
 #
 # **Scale.** The gap is corrected for the clock's age bias with the Beheshti method
 # {cite:p}`beheshti2019`, fitted on the clock's training data only. That correction keeps the
 # clock's *own* scale: a ridge clock shrinks predictions toward the mean age, so one year of
-# "true" brain-age change moves the prediction by less than a year. All effects on this page are
-# in years of **predicted** brain age unless said otherwise.
+# "true" brain-age change moves the prediction by less than a year. Every effect on this page is in
+# years of **predicted** brain age (the clock scale), not of latent brain age, unless said
+# otherwise. {glue:text}`arms.bias_identities` The choice among these corrections therefore
+# cannot change a conclusion drawn from this model. A linear correction refitted on other
+# reference people changes the gap by another linear function of age at the visit, which the
+# model's baseline-age and visit terms absorb almost entirely (the age-matched row of the
+# sensitivity analyses shows how little is left); other clocks can change the result, and are
+# among the sensitivity analyses.
 
 # %% tags=["hide-input"]
-primary = ta.arm_model(table)
-report.table(
-    primary.fixed,
-    "arms-primary-fixed-effects",
-    caption=(
-        f"Fixed effects of the primary mixed model (REML; {primary.n_obs} scans, {primary.n_groups} people; "
-        f"converged: {primary.converged}). Reference: CON at month 0, sex F. Estimates in years of predicted brain age."
-    ),
-)
+report.glue_text("arms.bias_identities", stats.BIAS_CORRECTION_IDENTITIES)
+effects = ta.effects_section(primary, table, "arms")
+ta.publish(effects)
+report.table(effects.table, "arms-effects",
+             caption="Arm effects of the primary model at each post-baseline visit during the intervention: difference "
+                     "in mean brain age gap (years of predicted brain age) with 95% Wald CI and unadjusted p; the "
+                     "hypothesis family of the gatekeeping and the gatekept, Holm-adjusted p ('exploratory': in no "
+                     "family); and the estimate in baseline SDs of the gap with a CI that includes the SD's "
+                     "uncertainty.")
 
 # %% [markdown]
-# ## Arm effects at 12 months
+# ## Arm effects at the primary visit
 #
-# Three comparisons are tested at 12 months, HRT − CON, MIT − CON and HRT − MIT, and their p-values
-# are adjusted together for the false discovery rate {cite:p}`benjamini1995`.
-
-# %% tags=["hide-input"]
-effects_12 = ta.arm_effects(primary, 12)
-baseline_sd = table.loc[table["month"] == 0, "brain_age_gap"].std()
-effects_12 = stats.standardize_effects(effects_12, baseline_sd)
-ta.record_effects(effects_12, "arms", 12, "difference in 12-month change of the brain age gap")
-report.record("arms.baseline_gap_sd", baseline_sd, unit="y", description="SD of the brain age gap at baseline")
-report.table(
-    effects_12.set_index("comparison"),
-    "arms-effects-12m",
-    caption="Arm effects at 12 months: difference in change of the brain age gap from baseline (years of "
-            "predicted brain age), 95% Wald CI, p and Benjamini-Hochberg adjusted p; '_sd' columns divide by the "
-            "baseline SD of the gap.",
-)
-
-
-def verdict(row) -> str:
-    """Plain words for what an interval says (no verdict from a p-value alone)."""
-    if row.ci_high < 0:
-        return "lower than"
-    if row.ci_low > 0:
-        return "higher than"
-    return "not distinguishable from"
-
-
-words = {r.comparison: verdict(r) for r in effects_12.itertuples()}
-report.glue_text("arms.verdict_hrt_12m", words["HRT - CON"])
-report.glue_text("arms.verdict_mit_12m", words["MIT - CON"])
-report.glue_text("arms.verdict_hrt_mit_12m", words["HRT - MIT"])
-report.record("arms.n_fdr_significant_12m", int((effects_12["p_fdr"] <= 0.05).sum()), decimals=0,
-              description="Comparisons at 12 months with FDR-adjusted p <= 0.05 (of three)")
-
-# %% [markdown]
-# Relative to control, the 12-month change of the gap was
-# {glue:text}`arms.hrt_vs_con_12m_full` in HRT and {glue:text}`arms.mit_vs_con_12m_full` in MIT
-# (FDR-adjusted p {glue:text}`arms.p_fdr_hrt_vs_con_12m` and {glue:text}`arms.p_fdr_mit_vs_con_12m`).
-# The two training arms differed by {glue:text}`arms.hrt_vs_mit_12m_full`
-# (adjusted p {glue:text}`arms.p_fdr_hrt_vs_mit_12m`). In words, judged by whether the 95% interval
-# excludes zero: the change in HRT was {glue:text}`arms.verdict_hrt_12m` that in control, the change
-# in MIT was {glue:text}`arms.verdict_mit_12m` that in control, and HRT was
-# {glue:text}`arms.verdict_hrt_mit_12m` MIT. These intervals are not adjusted for multiplicity; the
-# pre-specified test is the FDR-adjusted one, and at a false discovery rate of 5%
-# {glue:text}`arms.n_fdr_significant_12m` of the three comparisons pass. On a standardized scale (divided by the baseline SD of
-# the gap, {glue:text}`arms.baseline_gap_sd` y) the HRT effect is
-# {glue:text}`arms.std_hrt_vs_con_12m_full`: this is how the effect compares with how much people
-# differ from each other at baseline, and it is that spread, together with the clock's error, that
+# **Multiplicity.** As the plan specifies, claims of an effect rest on serial gatekeeping over
+# ordered families with Holm's procedure within each {cite:p}`holm1979,westfall2001`: first each
+# training arm against control at the primary visit, then the same at each follow-up visit, then
+# the training arms against each other. A family is tested only if every hypothesis before it was
+# rejected, and an adjusted p at or below 0.05 reproduces the procedure's decisions.
+# {glue:text}`arms.gatekeeping_text`
+#
+# **What the data show**, in sentences chosen from each estimate, its 95% interval and its
+# adjusted p: {glue:text}`arms.conclusions`
+#
+# An interval that includes zero is not evidence that two arms are equivalent: it says which
+# differences the data cannot rule out. {glue:text}`arms.std_text` This is how the effects compare
+# with how much people differ from each other at baseline; that spread, with the clock's error,
 # limits the precision of a trial of this size.
-#
-# A "non-significant" HRT − MIT difference is not evidence that the arms are equivalent: the
-# interval says which differences the data cannot rule out.
 
 # %% [markdown]
 # ## Estimates next to the truth
 #
 # On the synthetic trial the book knows the answer. The simulator sets each arm's effect on the
-# *latent* brain age (the quantity the simulated connectivity is generated from); the clock sees
-# that effect shrunk by the slope of its predictions on latent brain age, estimated here from the
-# synthetic scans (see the simulation study). The fair comparison for the estimates above is
-# therefore the true effect **on the clock scale**.
+# *latent* brain age; the clock sees that effect shrunk by the slope of its predictions on latent
+# brain age, estimated from the synthetic scans (see the simulation study). The fair comparison
+# for the estimates above is therefore the true effect **on the clock scale**.
 
 # %% tags=["hide-input"]
-if data.synthetic:
-    factor = data.scale_factor("beheshti")
-    truth_12 = ta.true_effects(data.trial, 12, scale_factor=factor)
-    side = truth_12.merge(effects_12[["comparison", "estimate", "ci_low", "ci_high"]], on="comparison")
-    side["covered"] = (side["ci_low"] <= side["realised_clock"]) & (side["realised_clock"] <= side["ci_high"])
-    side = side.rename(columns={"assumed": "true (latent scale)", "assumed_clock": "true (clock scale)",
-                                "estimate": "estimate (clock scale)"})
-    report.table(
-        side.set_index("comparison")[["true (latent scale)", "true (clock scale)", "estimate (clock scale)",
-                                      "ci_low", "ci_high", "covered"]],
-        "arms-truth-12m",
-        caption="Synthetic trial: the simulator's true arm effects at 12 months (latent and clock scale) next to "
-                "the estimates; 'covered' says whether the 95% CI contains the true clock-scale value.",
-    )
-    report.record("arms.clock_slope", factor, decimals=2,
-                  description="Slope of predicted on latent brain age (latent-to-clock effect factor)")
-    for row in truth_12.itertuples():
-        key = ta.effect_key("arms", row.comparison, 12, suffix="true_")
-        report.record(key, row.assumed, unit="y", description=f"True latent effect {row.comparison}, 12 m")
-        report.record(key + "_clock", row.assumed_clock, unit="y",
-                      description=f"True effect {row.comparison}, 12 m, on the clock scale")
-else:
-    for name in ("arms.clock_slope", "arms.true_hrt_vs_con_12m", "arms.true_hrt_vs_con_12m_clock",
-                 "arms.true_mit_vs_con_12m", "arms.true_mit_vs_con_12m_clock"):
-        report.glue_text(name, "not known (real data)")
+truth = ta.truth_section(data, primary.effects, design.primary_visit)
+ta.publish(truth)
+report.table(truth.table, "arms-truth",
+             caption="Synthetic trial only: the simulator's true arm effects at the primary visit (assumed, latent and "
+                     "clock scale; realised in this sample, clock scale) next to the estimates; 'covered' says whether "
+                     "the 95% CI contains the realised clock-scale value.")
 
 # %% [markdown]
-# The simulator's true HRT effect is {glue:text}`arms.true_hrt_vs_con_12m` y of latent brain age,
-# which the clock (slope {glue:text}`arms.clock_slope`) should see as about
-# {glue:text}`arms.true_hrt_vs_con_12m_clock` y; for MIT the values are
-# {glue:text}`arms.true_mit_vs_con_12m` and {glue:text}`arms.true_mit_vs_con_12m_clock` y.
-# One trial is one draw: an estimate can sit a standard error or two away from the truth without
-# anything being wrong. Whether the *method* is unbiased and its intervals cover at the nominal
-# rate is a question for many simulated trials, answered in the simulation study.
-
-# %% [markdown]
+# {glue:text}`arms.truth_text` One trial is one draw: an estimate can sit a standard error or two
+# from the truth without anything being wrong. Whether the *method* is unbiased and its intervals
+# cover at the nominal rate is a question for many simulated trials, answered in the simulation
+# study.
+#
 # ## Trajectories by arm
 
 # %% tags=["hide-input"]
-means = ta.marginal_means(primary)
-observed = ta.observed_means(table)
-fig = figures.plot_trajectories(means, observed, ylabel="Brain age gap (y, predicted scale)")
+fig = figures.plot_trajectories(ta.model_means(primary, table), ta.observed_means(table), design=design,
+                                ylabel="Brain age gap (y, predicted scale)")
 report.figure(
     "fig-arms-trajectory",
     fig,
-    alt="Line plot of the model-estimated brain age gap at months 0, 12 and 24 for the HRT, MIT and CON arms "
-        "with 95% confidence bands, and observed means with 95% intervals as points beside each line.",
+    alt="Line plot of the primary model's estimated brain age gap at each visit for each arm, with 95% confidence "
+        "bands, and the observed means with 95% intervals as points beside each line.",
 )
+report.table(ta.motion_table(table, design).set_index(["month", "arm"]), "arms-motion", decimals=3,
+             caption="Head motion (mean framewise displacement, mm) of the usable scans by visit and arm: number of "
+                     "scans, mean, SD and median. Baseline motion is a covariate; later motion is reported, not "
+                     "adjusted for.")
 
 # %% [markdown]
 # ```{glue:figure} fig-arms-trajectory
 # :name: fig-arms-trajectory
 # Brain age gap by arm and visit: lines and bands are the primary model's estimated means (covariates
-# at their sample means) with 95% CIs; points are the observed means of the scans at each visit
-# (95% t intervals; different people contribute at different visits). Years of predicted brain age.
-# Synthetic data unless the banner at the top says otherwise.
+# at their means) with 95% CIs, sharing the baseline mean by construction; points are the observed
+# means of the scans at each visit (95% t intervals; different people contribute at different
+# visits). Years of predicted brain age. Synthetic data unless the banner at the top says otherwise.
 # ```
-
-# %% [markdown]
-# ## Secondary analysis: ANCOVA at 12 months
 #
-# The classical alternative compares the 12-month gap between arms adjusting for the baseline gap
-# (and age, sex and head motion at 12 months) by ordinary least squares. It uses only people with
-# usable scans at both visits, so it discards information the mixed model uses, but it makes no
-# assumption about the correlation between visits.
+# The table above it shows head motion by arm and visit: a training arm moving less in the scanner
+# at follow-up would be a route by which training could change the gap without changing the brain.
+#
+# ## Complete cases: ANCOVA at the primary visit
+#
+# The classical alternative compares the gap at the primary visit between arms adjusting for the
+# baseline gap and the same covariates, by ordinary least squares, in the people of the modified ITT
+# population scanned at both visits. It discards the people the cLDA keeps with one scan, but
+# assumes nothing about the correlation between visits.
 
 # %% tags=["hide-input"]
-ancova_12 = ta.ancova_at(table, 12)
-ancova_12["p_fdr"] = stats.fdr_bh(ancova_12["p"].to_numpy())
-for row in ancova_12.itertuples():
-    report.record(ta.effect_key("arms", row.comparison, 12, suffix="ancova_"), row.estimate,
-                  ci=(row.ci_low, row.ci_high), unit="y",
-                  description=f"{row.comparison}: baseline-adjusted difference in the 12-month gap (ANCOVA)")
-report.table(ancova_12.set_index("comparison"), "arms-ancova-12m",
-             caption="ANCOVA at 12 months: adjusted differences in the brain age gap (years of predicted brain age), "
-                     "complete cases.")
+ancova = ta.ancova_section(ta.ancova_effects(table, design), design)
+ta.publish(ancova)
+report.table(ancova.table, "arms-ancova",
+             caption="ANCOVA at the primary visit, complete cases of the modified ITT population: adjusted differences "
+                     "in the brain age gap (years of predicted brain age), 95% CI, p, people.")
 
 # %% [markdown]
-# The ANCOVA gives {glue:text}`arms.ancova_hrt_vs_con_12m_full` for HRT − CON and
-# {glue:text}`arms.ancova_mit_vs_con_12m_full` for MIT − CON.
+# {glue:text}`arms.ancova_text`
+#
+# ## Missing data: multiple imputation and tipping point
+#
+# **Multiple imputation with auxiliary variables** {cite:p}`rubin1987,white2011`. The missing gaps
+# at the primary visit of the modified ITT population are imputed within each arm by chained
+# equations with draws from the posterior predictive distribution, from the baseline gap, the
+# covariates and the auxiliary variables the trial records (adherence, strength change, head motion
+# at the visit); each completed data set is analysed by ANCOVA and the results are pooled by
+# Rubin's rules with Barnard–Rubin degrees of freedom {cite:p}`barnard1999`. This is valid under
+# missing at random given the auxiliaries too, a weaker assumption than the primary model's. To keep
+# the page fast the imputations are few and drawn once, and the same imputations serve every delta
+# of the tipping-point grid; the multiple-imputation estimate is the delta = 0 row.
+#
+# **Tipping point** {cite:p}`ratitch2013`. The imputed gaps of trainees with a missing outcome are
+# made worse (an older-looking brain) by delta years, over a grid from 0 upward; the tipping point
+# is the smallest delta at which a contrast is no longer significant at the level that applies to
+# it in the primary family's Holm step.
+
+# %% tags=["hide-input"]
+missing = ta.missing_data_analysis(table, primary, seed=0)
+missing_section = ta.missing_data_section(missing, table, design)
+ta.publish(missing_section)
+report.table(missing_section.table, "arms-tipping-point", decimals=4,
+             caption="Tipping point of each training arm versus control at the primary visit: the Holm level the "
+                     "contrast is tested at, the smallest delta (years added to the imputed gaps of trainees with a "
+                     "missing outcome) at which it is no longer significant, and its status.")
 
 # %% [markdown]
+# {glue:text}`arms.missing_text` Tipping points: {glue:text}`arms.tipping_text` Whether a departure
+# of that size from missing at random is plausible is a judgement about why scans were missed,
+# which the data cannot settle; the number of outcomes imputed bounds how much any such departure
+# can move the estimate.
+#
+# ## Compliers: the effect of training actually done
+#
+# The estimand above is the effect of *assignment* to training, whatever training was done. The
+# complier average causal effect {cite:p}`angrist1996` estimates the effect of the training itself
+# among people who would train as allocated: randomisation is the instrument for adherence (sessions
+# per week; zero for controls, who were not offered training), by two-stage least squares with
+# robust standard errors, adjusted for the baseline gap and the covariates, in the modified ITT
+# people with an outcome. It rests on the exclusion restriction (assignment changes the gap only
+# through training done) and monotonicity; a large first-stage F shows the instrument is strong.
+# The naive per-protocol estimate (adherent trainees against all controls) is shown beside it; it
+# compares groups that were not randomised and can be confounded by whatever makes people adhere.
+
+# %% tags=["hide-input"]
+cace = ta.cace_section(ta.complier_effects(table, design), design)
+ta.publish(cace)
+report.table(cace.table, "arms-cace",
+             caption="Effect of assignment (ITT, ANCOVA), per protocol, as treated (naive dose-response) and the "
+                     "complier average causal effect (2SLS), per planned dose of sessions per week for the dose-based "
+                     "rows; 95% robust CIs; first-stage F of the instrument.")
+
+# %% [markdown]
+# {glue:text}`arms.cace_text`
+#
 # ## Sensitivity analyses
 #
-# * **Per protocol**: trainees with an average of at least 2 sessions per week over the year (all
-#   controls kept). Adherence was not randomised, so this comparison can be confounded.
-# * **Each bias correction**: Cole's correction {cite:p}`cole2018,delange2020` rescales the
-#   prediction by the slope of predicted on chronological age and so undoes part of the clock's
-#   shrinkage (its estimates are on a larger scale); Smith's {cite:p}`smith2019` adds a quadratic
-#   age term.
-# * **Uncorrected gap with age as covariate** {cite:p}`le2018`: because the Beheshti correction
-#   subtracts a linear function of age and the model already adjusts for age, this gives *exactly*
-#   the primary estimate — a useful check that the correction does not drive the result
-#   {cite:p}`butler2021,delange2022`.
-# * **Complete cases**: people with usable scans at baseline and 12 months only.
-# * **ANCOVA** (above).
+# The primary model refitted, with the same estimand and without multiplicity adjustment, under
+# analyses that can disagree with it:
+#
+# * **Model-based**: the exchangeable covariance; the random-intercept model of the earlier
+#   analyses; the per-protocol population; the complete-case ANCOVA; multiple imputation.
+# * **Other clocks** {cite:p}`dadi2019`: a clock on correlation instead of tangent-space
+#   connectivity, and a clock with a support-vector regressor instead of ridge regression, both
+#   retrained on the same reference cohort. Each has its own shrinkage, so its estimates are on its
+#   own scale.
+# * **Age-matched bias correction**: the Beheshti correction refitted on the reference people of
+#   the trial's age range widened by five years on each side (the clock unchanged).
+# * **Longitudinal correction** {cite:p}`levakov2023`: each person's follow-up prediction is
+#   compared with the one expected from their baseline prediction and the clock's age trend over
+#   the elapsed time, and arms are compared on the excess change. With the clock's own age trend
+#   this excess equals the change of the Beheshti-corrected gap, so the analysis is the
+#   change-score comparison: it differs from the primary one by not conditioning on the baseline.
 
 # %% tags=["hide-input"]
-sensitivity = ta.sensitivity_analyses(table, 12)
-pp = sensitivity[(sensitivity["analysis"].str.startswith("Per protocol")) & (sensitivity["comparison"] == "HRT - CON")]
-report.record("arms.pp_hrt_vs_con_12m", pp["estimate"].iloc[0], ci=(pp["ci_low"].iloc[0], pp["ci_high"].iloc[0]),
-              unit="y", description="HRT - CON at 12 months, per protocol (>= 2 sessions/week)")
-pp_mit = sensitivity[(sensitivity["analysis"].str.startswith("Per protocol")) & (sensitivity["comparison"] == "MIT - CON")]
-report.record("arms.pp_mit_vs_con_12m", pp_mit["estimate"].iloc[0],
-              ci=(pp_mit["ci_low"].iloc[0], pp_mit["ci_high"].iloc[0]), unit="y",
-              description="MIT - CON at 12 months, per protocol (>= 2 sessions/week)")
-report.record("arms.n_per_protocol", pp["n_people"].iloc[0], unit="people", decimals=0,
-              description="People in the per-protocol model")
-report.table(sensitivity.set_index(["analysis", "comparison"]), "arms-sensitivity-12m",
-             caption="Arm effects at 12 months under each analysis; 'scale' names the bias correction, which sets "
-                     "the scale of the estimate (Cole: rescaled).")
-
-truth_lines = None
-if data.synthetic:
-    truth_lines = dict(zip(truth_12["comparison"], truth_12["assumed_clock"]))
-fig = figures.plot_forest(sensitivity, truth=truth_lines)
+clock_rows, clock_notes = ta.clock_sensitivity(data, primary, seed=0)
+sensitivity = ta.sensitivity_section([ta.model_sensitivity(table, primary), clock_rows, ta.mi_rows(missing)],
+                                     clock_notes, design)
+ta.publish(sensitivity)
+report.table(sensitivity.table.set_index(["comparison", "analysis"]).drop(columns=["arm", "reference"]),
+             "arms-sensitivity",
+             caption="Arm effects at the primary visit under each analysis (first row of each contrast: the primary "
+                     "analysis); 'scale' names the clock whose gap is analysed (another clock's estimates are on its "
+                     "own scale); 95% CIs unadjusted.")
+fig = figures.plot_forest(sensitivity.table, truth=ta.truth_lines(data, design.primary_visit))
 report.figure(
     "fig-arms-forest",
     fig,
-    alt="Forest plot with three panels (HRT minus CON, MIT minus CON, HRT minus MIT); each row is one analysis "
-        "(primary, per protocol, Cole, Smith, uncorrected with age covariate, complete cases, ANCOVA) with its "
-        "estimate and 95% confidence interval; a dashed line marks the true value on the clock scale when known.",
+    alt="Forest plot with one panel per arm contrast at the primary visit; each row is one analysis (the primary "
+        "cLDA, the other covariance, the random-intercept model, per protocol, complete-case ANCOVA, other clocks, "
+        "the age-matched correction, the longitudinal correction, multiple imputation) with its estimate and 95% "
+        "confidence interval; a dashed line marks the true value on the clock scale when known.",
 )
 
 # %% [markdown]
 # ```{glue:figure} fig-arms-forest
 # :name: fig-arms-forest
-# Arm effects at 12 months under each analysis (estimate and 95% CI, years). The dashed red line is the
-# simulator's true effect on the Beheshti clock scale (synthetic data only); the Cole row is on a larger,
-# rescaled scale and should be read against its own truth (see the simulation study).
+# Arm effects at the primary visit under each analysis (estimate and 95% CI, years). The dashed red
+# line is the simulator's true effect on the primary clock's scale (synthetic data only); rows of
+# another clock are on that clock's scale.
 # ```
 #
-# Per protocol ({glue:text}`arms.n_per_protocol` people), the HRT − CON effect was
-# {glue:text}`arms.pp_hrt_vs_con_12m_full` and the MIT − CON effect
-# {glue:text}`arms.pp_mit_vs_con_12m_full`. The conclusions do not hinge on the choice of bias
-# correction, on the handling of missing scans or on the model family if the intervals in
-# the forest plot ({numref}`fig-arms-forest`) tell the same story; where they do not, the primary analysis is the
-# one specified in advance.
+# {glue:text}`arms.sensitivity_text` Where the analyses disagree, the primary analysis is the one
+# specified in advance, and the disagreement is part of the result: in particular an effect seen by
+# one clock and not by another is a property of that clock as much as of the brain.
+#
+# ## Heterogeneity of the effect
+#
+# Three effect modifiers are pre-specified: sex, the baseline gap and baseline knee-extensor
+# strength (when the trial records it). For each, an ANCOVA of the gap at the primary visit with an
+# arm × modifier interaction, adjusted for the baseline gap, age and motion at baseline and sex,
+# gives each training arm's effect within each sex or at the mean and ±1 SD of a continuous
+# modifier. The interaction tests of all modifiers and arms form one family adjusted by Holm's
+# procedure; these analyses are exploratory.
+
+# %% tags=["hide-input"]
+subgroups = ta.heterogeneity(table, design)
+heterogeneity = ta.heterogeneity_section(subgroups, design)
+ta.publish(heterogeneity)
+report.table(heterogeneity.table, "arms-heterogeneity",
+             caption="Arm effects within subgroups (sex) or at the mean and ±1 SD of a continuous modifier, the change "
+                     "of the effect per SD, and the interaction p-values, unadjusted and Holm-adjusted over all "
+                     "modifiers and arms (modified ITT, complete cases).")
+fig = figures.plot_subgroups(subgroups, ta.MODIFIERS)
+report.figure(
+    "fig-arms-subgroups",
+    fig,
+    alt="Forest plot with one panel per training arm versus control: the arm effect within each sex and at the "
+        "mean and plus or minus one SD of the baseline gap and of baseline strength, with 95% confidence intervals "
+        "and the Holm-adjusted interaction p-value of each modifier in the panel title.",
+)
+
+# %% [markdown]
+# ```{glue:figure} fig-arms-subgroups
+# :name: fig-arms-subgroups
+# Arm effects at the primary visit within subgroups (estimate and 95% CI, years of predicted brain
+# age). Differences between the rows of a block are judged by the interaction test in the panel
+# title, not by whether one row's interval excludes zero.
+# ```
+#
+# {glue:text}`arms.heterogeneity_text`
 #
 # ## What this page can and cannot say
 #
-# * The arm comparison is randomised, so a difference in the change of the gap is caused by the
-#   training (within the precision shown), under the missing-at-random assumption.
-# * The gap is a property of **one clock**: a younger-looking connectivity pattern to this clock,
-#   on the clock's shrunken scale. It is not a measured slowing of biological ageing.
-# * Whether the effect lasts after training ends is the subject of the next page; whether it
-#   tracks the gain in leg strength, of the page after.
+# * The arm comparison is randomised, so a difference in the gap is caused by the assignment to
+#   training (within the precision shown), under the missing-data assumption stated above and with
+#   the sensitivity to it shown in the tipping point.
+# * The gap is a property of **one clock**: a younger-looking connectivity pattern to this clock, on
+#   the clock's shrunken scale. It is not a measured slowing of biological ageing, and another clock
+#   can see a different effect (sensitivity analyses).
+# * Whether the effect lasts after training ends is the subject of the next page; whether it tracks
+#   the gain in leg strength, of the page after.

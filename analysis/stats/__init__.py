@@ -20,7 +20,7 @@ The analysis plan these serve is ``book/analysis_plan.md``.
 """
 
 from analysis.stats.causal import cace
-from analysis.stats.clda import CLDAResult, clda, compare_covariance
+from analysis.stats.clda import CLDAResult, clda, compare_covariance, covariance_comparison
 from analysis.stats.correlation import correlation, partial_correlation
 from analysis.stats.effects import standardized_effects, subgroup_effects
 from analysis.stats.missing import TippingPointResult, multiple_imputation, rubin_pool, tipping_point
@@ -46,7 +46,7 @@ __all__ = [
     "EFFECT_COLUMNS", "MixedModelResult", "BootstrapCI", "RandomInterceptFit", "mixed_model",
     "contrast", "design_rows", "difference_at", "ancova", "ols", "standardize_effects", "tidy_effects", "fdr_bh",
     "holm", "bootstrap_ci", "correlation", "partial_correlation", "fit_random_intercept",
-    "gatekeeping", "trial_families", "CLDAResult", "clda", "compare_covariance", "cace", "rubin_pool",
+    "gatekeeping", "trial_families", "CLDAResult", "clda", "compare_covariance", "covariance_comparison", "cace", "rubin_pool",
     "multiple_imputation", "TippingPointResult", "tipping_point", "icc", "smallest_detectable_change",
     "subgroup_effects", "standardized_effects", "verdict", "conclusion", "BIAS_CORRECTION_IDENTITIES",
     "bias_correction_identities",

@@ -8,7 +8,7 @@ the per-person covariance of the visits, grouped by missingness pattern.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from analysis.stats._checks import (
 )
 from analysis.stats.models import contrast, tidy_effects
 
-__all__ = ["CLDAResult", "clda", "compare_covariance"]
+__all__ = ["CLDAResult", "clda", "compare_covariance", "covariance_comparison"]
 
 
 
@@ -367,8 +367,25 @@ def compare_covariance(
     """
     if "covariance" in kwargs:
         raise TypeError("pass the structures to compare as structures=, not covariance=")
-    fits = {s: clda(data, outcome, covariance=s, **kwargs) for s in structures}
+    return covariance_comparison({s: clda(data, outcome, covariance=s, **kwargs) for s in structures})
+
+
+def covariance_comparison(fits: Mapping[str, CLDAResult]) -> pd.DataFrame:
+    """The table of :func:`compare_covariance` from fits already made (same mean model, same data).
+
+    Parameters
+    ----------
+    fits : mapping
+        ``{structure: CLDAResult}``; the first is the reference of the likelihood-ratio test.
+    """
+    if not fits:
+        raise ValueError("fits must hold at least one CLDAResult")
+    structures = list(fits)
     ref = fits[structures[0]]
+    for s, f in fits.items():
+        if f.reml != ref.reml or list(f.fixed.index) != list(ref.fixed.index) or f.n_obs != ref.n_obs:
+            raise ValueError(f"fit {s!r} differs from {structures[0]!r} in its mean model, data or REML flag: "
+                             "criteria are comparable only for the same fixed effects and rows")
     rows = {}
     for s, f in fits.items():
         lr_df = f.n_cov_params - ref.n_cov_params

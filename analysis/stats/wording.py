@@ -72,8 +72,9 @@ def conclusion(
     if words == "neither":
         lo = f"{f(ci_low)} {unit} lower" if ci_low < 0 else f"{f(ci_low)} {unit} higher"
         hi = f"{f(ci_high)} {unit} higher" if ci_high > 0 else f"{f(ci_high)} {unit} lower"
+        signed = f"{estimate:.{decimals}f}".replace("-", "\u2212")
         sentence = (f"{subject} was not distinguishable between {a} and {b} (difference "
-                    f"{estimate:.{decimals}f} {unit}, {pct} from {lo} to {hi})")
+                    f"{signed} {unit}, {pct} from {lo} to {hi})")
         tail = "; this does not show that they are equivalent"
     else:
         near, far = sorted([abs(ci_low), abs(ci_high)])
