@@ -60,7 +60,7 @@ __all__ = [
     "ancova_effects", "model_sensitivity", "matched_ages", "longitudinal_correction", "clock_sensitivity",
     "MissingDataAnalysis", "missing_data_analysis", "complier_effects", "heterogeneity",
     "agreement", "true_effects", "truth_lines", "clock_scale_factor", "baseline_spread", "scan_counts",
-    "mi_rows", "persistence_words", "StrengthAnalysis", "strength_analysis", "AUXILIARY", "CLOCK_VARIANTS",
+    "mi_rows", "persistence_words", "StrengthAnalysis", "strength_analysis", "strength_tables", "AUXILIARY", "CLOCK_VARIANTS",
     "persistence_effects", "within_arm_changes", "self_training_effect", "true_self_training_effect",
     "change_table", "strength_correlations", "strength_interaction", "strength_family", "strength_truth",
     "population_section", "model_choice_section", "effects_section", "truth_section", "ancova_section",
@@ -667,7 +667,11 @@ def _setting_rows(result: stats.MixedModelResult, settings: Sequence[tuple[str, 
     for col in frame.columns:
         s = frame[col]
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        base[col] = float(s.mean()) if numeric else s.mode().iloc[0]
+        if numeric:
+            base[col] = float(s.mean())
+        else:  # the mode; a column with no value at all (an optional measurement) stays missing
+            mode = s.mode()
+            base[col] = mode.iloc[0] if len(mode) else s.iloc[0]
     rows = pd.DataFrame([{**base, "arm": a, "month": m} for a, m in settings])
     rows["month"] = rows["month"].astype(frame["month"].dtype)
     return rows
@@ -1820,7 +1824,7 @@ def self_training_section(data: Any) -> Section:
     res = self_training_effect(data.table, design)
     if res is None:
         text = f"Self-training after the intervention is {NOT_AVAILABLE}."
-        return Section(texts={"followup.self_training_text": text, "followup.self_training_truth": ""},
+        return Section(texts={"followup.self_training_text": text, "followup.self_training_truth": "(No truth to compare.)"},
                        table=_not_available_table("Self-training"))
     r = res.iloc[0]
     s, e = int(r["start"]), int(r["end"])
@@ -1874,6 +1878,17 @@ def strength_analysis(table: pd.DataFrame, design: TrialDesign, *, n_boot: int =
                             design.baseline, design.primary_visit)
 
 
+def strength_tables(analysis: StrengthAnalysis | None) -> dict[str, pd.DataFrame | None]:
+    """The strength page's tables: ``slopes`` (by arm), ``family`` (Holm family) -- each a
+    "not available in these data" table without strength data -- and ``changes`` (the per-person
+    change table for the figure, ``None`` without strength data)."""
+    if analysis is None:
+        missing = _not_available_table("Knee-extensor strength")
+        return {"slopes": missing, "family": missing, "changes": None}
+    return {"slopes": analysis.slopes.set_index("arm"), "family": analysis.family.set_index(["test", "group"]),
+            "changes": analysis.changes}
+
+
 def strength_section(data: Any, analysis: StrengthAnalysis | None) -> Section:
     """Keys ``strength.*`` (correlations, slopes, interaction, their Holm-adjusted p, regression to
     the mean, the synthetic truth), the texts of the strength page, and the correlation table."""
@@ -1881,7 +1896,8 @@ def strength_section(data: Any, analysis: StrengthAnalysis | None) -> Section:
              "strength.family_text", "strength.rtm_text", "strength.truth_text")
     if analysis is None:
         text = f"Knee-extensor strength is {NOT_AVAILABLE}, so this page has nothing to analyse."
-        return Section(texts={n: (text if n == "strength.intro_text" else "") for n in names},
+        return Section(texts={n: (text if n == "strength.intro_text" else f"({NOT_AVAILABLE[:1].upper()}"
+                                                                          f"{NOT_AVAILABLE[1:]}.)") for n in names},
                        table=_not_available_table("Knee-extensor strength"))
     ch, corr, fam = analysis.changes, analysis.correlations, analysis.family
     rows = [_row("strength.n_people", len(ch), unit="people", decimals=0,

@@ -11,7 +11,7 @@ from scipy import stats as _sps
 
 from analysis.stats._checks import _check_confidence
 
-__all__ = ["BootstrapCI", "bootstrap_ci"]
+__all__ = ["BootstrapCI", "bootstrap_ci", "bootstrap_indices", "percentile_interval"]
 
 _BOOT_METHODS = ("percentile", "bca")
 
@@ -34,6 +34,32 @@ def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return np.random.default_rng(random_state)
     raise TypeError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
+
+
+def bootstrap_indices(n: int, n_boot: int, random_state: int | np.random.Generator | None = None) -> np.ndarray:
+    """Row indices of ``n_boot`` bootstrap resamples of ``n`` rows, shape ``(n_boot, n)``.
+
+    The same resamples, in the same order, as :func:`bootstrap_ci` draws with the same
+    ``random_state``, so a statistic computed on all resamples at once (vectorised) gives the
+    same interval.
+    """
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
+        raise ValueError(f"n_boot must be an integer >= 10, got {n_boot!r}")
+    if n < 3:
+        raise ValueError(f"data needs at least 3 rows for a bootstrap, got {n}")
+    rng = _rng(random_state)
+    return np.array([rng.integers(0, n, n) for _ in range(int(n_boot))])
+
+
+def percentile_interval(estimate: float, boots: np.ndarray, confidence: float = 0.95) -> BootstrapCI:
+    """Percentile interval of bootstrap replicates ``boots`` (non-finite replicates dropped)."""
+    confidence = _check_confidence(confidence)
+    boots = np.asarray(boots, dtype=float)
+    boots = boots[np.isfinite(boots)]
+    alpha = 1 - confidence
+    low, high = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return BootstrapCI(estimate=float(estimate), ci_low=float(low), ci_high=float(high),
+                       se=float(np.std(boots, ddof=1)), n_boot=int(boots.size), method="percentile")
 
 
 def bootstrap_ci(
