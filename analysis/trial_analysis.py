@@ -51,7 +51,7 @@ from analysis.trial import LISA, NOT_AVAILABLE, TrialDesign, load_default_trial
 __all__ = [
     "TrialAnalysisData", "load_trial_analysis",
     "OUTCOME", "GAP_COLUMNS", "PER_PROTOCOL_MIN_SESSIONS", "PLANNED_SESSIONS", "ALPHA", "N_IMPUTATIONS",
-    "TIPPING_STEP", "TIPPING_MAX_SD", "MATCHED_AGE_MARGIN", "MODIFIERS",
+    "N_BOOT", "TIPPING_STEP", "TIPPING_MAX_SD", "MATCHED_AGE_MARGIN", "MODIFIERS",
     "Section", "publish", "glue_texts",
     "analysis_table", "person_table", "covariate_terms", "populations",
     "fit_clda", "PrimaryModel", "primary_model", "gatekept_effects", "standardized", "model_means",
@@ -64,7 +64,7 @@ __all__ = [
     "persistence_effects", "within_arm_changes", "self_training_effect", "true_self_training_effect",
     "change_table", "strength_correlations", "strength_interaction", "strength_family", "strength_truth",
     "population_section", "model_choice_section", "effects_section", "truth_section", "ancova_section",
-    "sensitivity_section", "missing_data_section", "cace_section", "heterogeneity_section",
+    "sensitivity_section", "missing_data_section", "reliability_section", "cace_section", "heterogeneity_section",
     "persistence_section", "self_training_section", "strength_section",
 ]
 
@@ -84,6 +84,8 @@ ALPHA = 0.05
 #: the delta grid). Few, to keep the page fast; the fraction of missing information reported
 #: beside the estimate says whether more are needed (White 2011: about 100 x FMI).
 N_IMPUTATIONS = 10
+#: Bootstrap resamples of the strength correlations.
+N_BOOT = 2000
 #: Step of the tipping-point grid (years of brain age gap).
 TIPPING_STEP = 0.25
 #: The tipping-point grid runs up to this many baseline SDs of the gap.
@@ -1772,6 +1774,41 @@ def heterogeneity_section(het: pd.DataFrame, design: TrialDesign, alpha: float =
     return Section(results=_results(rows), texts={"arms.heterogeneity_text": text}, table=shown)
 
 
+def reliability_section(table: pd.DataFrame, primary: PrimaryModel, outcome: str = OUTCOME) -> Section:
+    """Reliability of the gap in the control arm and the smallest detectable change of one person.
+
+    ICC(2,1) (absolute agreement) and ICC(3,1) (consistency) of the control arm's gaps at
+    baseline and the primary visit (:func:`analysis.stats.icc`; a lower bound, since a year of
+    true change counts as error), the standard error of measurement of ICC(2,1) and the smallest
+    detectable change ``1.96 sqrt(2) SEM`` (:func:`analysis.stats.smallest_detectable_change`),
+    set against the primary effects. Keys ``arms.icc_control``, ``arms.sdc``; text
+    ``arms.reliability_text``; the ICC table.
+    """
+    design = primary.design
+    d = table[(table["arm"] == design.control) & table["month"].isin([design.baseline, design.primary_visit])]
+    res = stats.icc(d.dropna(subset=[outcome]), "participant_id", "month", outcome)
+    icc2, icc3 = res.loc["ICC2"], res.loc["ICC3"]
+    sdc = float(stats.smallest_detectable_change(float(icc2["sem"])))
+    vs_control = primary.effects[(primary.effects["month"] == design.primary_visit)
+                                 & (primary.effects["reference"] == design.control)]
+    largest = float(vs_control["estimate"].abs().max())
+    results = _results([
+        _row("arms.icc_control", icc2["estimate"], ci=(icc2["ci_low"], icc2["ci_high"]),
+             description=f"ICC(2,1) of the gap, control arm, months {design.baseline} and {design.primary_visit}"),
+        _row("arms.sdc", sdc, unit="y", description="Smallest detectable change of one person's gap (95%)"),
+    ])
+    text = (f"In the control arm ({int(icc2['n'])} people scanned at months {design.baseline} and "
+            f"{design.primary_visit}), the gap's reliability is ICC(2,1) = {_interval(icc2)} (consistency, ICC(3,1): "
+            f"{_interval(icc3)}), a lower bound since a year of true change counts as error. The standard error of "
+            f"measurement is {_fmt(icc2['sem'])} y, so one person's gap must change by more than {_fmt(sdc)} y to be "
+            f"distinguished from measurement error, {_fmt(sdc / largest, 1)} times the largest arm effect against "
+            f"control ({_fmt(largest)} y).")
+    text += (" A change the size of the group effects cannot be told apart from measurement error in one person."
+             if sdc > largest else " A change the size of the largest group effect would be detectable in one person.")
+    shown = res.loc[["ICC2", "ICC3"], ["description", "estimate", "ci_low", "ci_high", "n", "sem"]]
+    return Section(results=results, texts={"arms.reliability_text": text}, table=shown)
+
+
 def persistence_words(row: Mapping[str, Any]) -> str:
     """What an interval for (effect at follow-up) minus (effect at the primary visit) allows
     (negative: a larger benefit at follow-up)."""
@@ -1866,7 +1903,7 @@ class StrengthAnalysis:
     end: int
 
 
-def strength_analysis(table: pd.DataFrame, design: TrialDesign, *, n_boot: int = 2000,
+def strength_analysis(table: pd.DataFrame, design: TrialDesign, *, n_boot: int = N_BOOT,
                       random_state: int = 0) -> StrengthAnalysis | None:
     """Change table, correlations, slopes by arm and their Holm family; ``None`` without strength data."""
     if MVC not in table.columns or table[MVC].isna().all():

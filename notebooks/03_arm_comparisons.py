@@ -90,12 +90,12 @@ report.table(choice.table, "arms-covariance-comparison",
 # clock's *own* scale: a ridge clock shrinks predictions toward the mean age, so one year of
 # "true" brain-age change moves the prediction by less than a year. Every effect on this page is in
 # years of **predicted** brain age (the clock scale), not of latent brain age, unless said
-# otherwise. {glue:text}`arms.bias_identities` The choice among these corrections therefore
-# cannot change a conclusion drawn from this model. A linear correction refitted on other
-# reference people changes the gap by another linear function of age at the visit, which the
-# model's baseline-age and visit terms absorb almost entirely (the age-matched row of the
-# sensitivity analyses shows how little is left); other clocks can change the result, and are
-# among the sensitivity analyses.
+# otherwise. {glue:text}`arms.bias_identities` The primary model has age at baseline and a mean
+# per visit, so age at a visit differs from a linear function of its terms only by the spread of
+# visit timing: these corrections, and a linear correction refitted on other reference people,
+# give practically the same arm estimates (the age-matched row of the sensitivity analyses shows
+# how little is left). Other clocks can change the result, and are among the sensitivity
+# analyses.
 
 # %% tags=["hide-input"]
 report.glue_text("arms.bias_identities", stats.BIAS_CORRECTION_IDENTITIES)
@@ -126,7 +126,17 @@ report.table(effects.table, "arms-effects",
 # with how much people differ from each other at baseline; that spread, with the clock's error,
 # limits the precision of a trial of this size.
 
+# %% tags=["hide-input"]
+reliability = ta.reliability_section(table, primary)
+ta.publish(reliability)
+report.table(reliability.table, "arms-reliability",
+             caption="Test-retest reliability of the brain age gap in the control arm (baseline and primary visit): "
+                     "intraclass correlations with 95% CIs, people, and the standard error of measurement (y).")
+
 # %% [markdown]
+# **What the effects mean for one person** {cite:p}`shrout1979,devet2006`.
+# {glue:text}`arms.reliability_text`
+#
 # ## Estimates next to the truth
 #
 # On the synthetic trial the book knows the answer. The simulator sets each arm's effect on the
@@ -260,7 +270,8 @@ report.table(cace.table, "arms-cace",
 #   retrained on the same reference cohort. Each has its own shrinkage, so its estimates are on its
 #   own scale.
 # * **Age-matched bias correction**: the Beheshti correction refitted on the reference people of
-#   the trial's age range widened by five years on each side (the clock unchanged).
+#   the trial's age range, widened on each side (the table names the range and the number of
+#   people; the clock is unchanged).
 # * **Longitudinal correction** {cite:p}`levakov2023`: each person's follow-up prediction is
 #   compared with the one expected from their baseline prediction and the clock's age trend over
 #   the elapsed time, and arms are compared on the excess change. With the clock's own age trend

@@ -94,10 +94,9 @@ report.table(truth.table, "followup-truth",
                      "value.")
 
 # %% [markdown]
-# {glue:text}`followup.truth_text` The simulator was set to the published press figures: an effect
-# on latent brain age that grows from the end-of-intervention value to about two years at
-# follow-up in both training arms. Whether a trial of this size can detect a change of that size
-# between visits is visible in the width of the persistence interval above.
+# {glue:text}`followup.truth_text` The simulator's effects were set to the published press
+# figures (see the methods page). Whether a trial of this size can detect a change of the true
+# size between visits is visible in the width of the persistence interval above.
 #
 # ## Training on one's own after the trial
 #

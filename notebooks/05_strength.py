@@ -24,7 +24,7 @@ from analysis import trial_analysis as ta
 
 data = ta.load_trial_analysis(seed=0)
 report.data_banner(data.trial.source, clock=data.clock_label)
-strength = ta.strength_analysis(data.table, data.design, n_boot=2000, random_state=0)
+strength = ta.strength_analysis(data.table, data.design, random_state=0)
 section = ta.strength_section(data, strength)
 tables = ta.strength_tables(strength)
 ta.publish(section)
@@ -40,8 +40,8 @@ ta.publish(section)
 report.table(section.table, "strength-correlations",
              caption="Correlation of the change in knee-extensor MVC (%) with the change in brain age gap from baseline "
                      "to the primary visit: Pearson, Spearman and partial (Pearson, adjusted for age, sex, baseline gap "
-                     "and baseline MVC); 95% bootstrap percentile intervals (2,000 resamples of people); p from the t "
-                     "test of the coefficient; for the partial correlations, the Holm-adjusted p of the strength "
+                     f"and baseline MVC); 95% bootstrap percentile intervals ({ta.N_BOOT:,} resamples of people); p from "
+                     "the t test of the coefficient; for the partial correlations, the Holm-adjusted p of the strength "
                      "family.")
 
 # %% [markdown]
