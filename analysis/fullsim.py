@@ -809,8 +809,10 @@ def _load(out) -> tuple[pd.DataFrame, list[Path]]:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    # exact float round trip; "null" is a hypothesis, not a missing value
-    return pd.read_csv(path, float_precision="round_trip", keep_default_na=False, na_values=["nan", "NaN"],
+    # exact float round trip (pandas >= 3 parses exactly by default); "null" is a hypothesis,
+    # not a missing value
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN"], **exact,
                        dtype={"scenario": str, "hypothesis": str, "analysis": str, "contrast": str})
 
 
@@ -974,7 +976,7 @@ def _execute_dask(todo, study, workers, scheduler, finished) -> None:
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=":0", silence_logs=40)
     client = Client(scheduler if scheduler else cluster)
     try:
         shipped = client.scatter(study, broadcast=True)  # the clock goes to each worker once
