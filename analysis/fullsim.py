@@ -741,8 +741,8 @@ def _cpu() -> str:
 def _machine() -> dict:
     from threadpoolctl import threadpool_info
 
-    blas = [{k: i.get(k) for k in ("internal_api", "version", "architecture")} for i in threadpool_info()
-            if i.get("user_api") == "blas"]
+    blas = sorted(({k: i.get(k) for k in ("internal_api", "version", "architecture")} for i in threadpool_info()
+                   if i.get("user_api") == "blas"), key=lambda b: json.dumps(b, sort_keys=True))  # load order varies
     return {"cpu": _cpu(), "machine": platform.machine(), "system": platform.system(), "blas": blas}
 
 
@@ -1402,6 +1402,19 @@ def _parse_sets(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (``kill``; background jobs ignore Ctrl-C's SIGINT) like Ctrl-C: keep finished work."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # pragma: no cover - not in the main thread
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m analysis.fullsim {run, summary, audit}``."""
     parser = argparse.ArgumentParser(prog="python -m analysis.fullsim", description=__doc__.split("\n")[0])
@@ -1438,6 +1451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"--set changes scenarios already stored in {paths['clock']}: use another --out")
         save_study(study, paths["clock"])
         keys = plan(_parse_plan(args.plan))
+        _interrupt_on_sigterm()
         command = "python -m analysis.fullsim " + " ".join(argv if argv is not None else sys.argv[1:])
         try:
             table = run_study(keys, out=args.out, workers=args.workers, scheduler=args.scheduler,
