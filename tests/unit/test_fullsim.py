@@ -196,3 +196,17 @@ def test_audit_passes_then_names_the_broken_replicate(study, tmp_path):
         fullsim.audit(out, n=1)
     # on another machine the same change is within the stated tolerance
     assert fullsim.audit(out, n=1, exact=False, tolerance=1e-9)["tolerance"] == 1e-9
+
+
+def test_simstudy_fdr_summary_counts_near_equal_effects_as_null():
+    from analysis import simstudy
+
+    names = list(simstudy.CONTRASTS)
+    truth = {"HRT-CON 12m": -1.4, "MIT-CON 12m": -1.39, "HRT-MIT 12m": -0.01,
+             "HRT-CON 24m": -2.0, "MIT-CON 24m": -2.0, "HRT-MIT 24m": 0.0}
+    rows = [{"replicate": r, "contrast": c, "p": 0.001, "p_fdr": 0.001, "truth_latent": truth[c], "truth": truth[c]}
+            for r in range(4) for c in names]
+    out = simstudy.fdr_summary(pd.DataFrame(rows))
+    assert out["fdr"] == pytest.approx(1 / 3)  # HRT-MIT 12m rejected although the arms are (nearly) equal
+    assert out["fwer_fdr"] == 1.0 and out["fwer_mcse"] == 0.0
+    assert simstudy.fdr_summary(pd.DataFrame(rows), null_tolerance=1e-12)["fdr"] == pytest.approx(1 / 6)  # the old exact-zero rule
