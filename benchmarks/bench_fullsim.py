@@ -1,9 +1,9 @@
-"""Benchmark of the full-pipeline simulation study (analysis.fullsim).
+"""Benchmark of the full-pipeline simulation study (analysis.simstudy.full).
 
 Prints, for one replicate at LISA's size (451 randomised, ~900 usable scans), the wall and CPU
 seconds of
 
-* the new batched replicate (:func:`analysis.fullsim.run_replicate`: simulate the trial, batched
+* the new batched replicate (:func:`analysis.simstudy.full.run_replicate`: simulate the trial, batched
   time series + Ledoit-Wolf covariances, tangent projection at the clock's fixed reference,
   four analyses of the six contrasts), with a breakdown by stage;
 * what the existing pipeline costs today for the same work
@@ -27,7 +27,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analysis import fullsim, simstudy
+from analysis.simstudy import full as fullsim, simstudy
 from analysis.trial import simulate_trial
 
 

@@ -1,4 +1,4 @@
-"""Tests of the full-pipeline simulation study (analysis.fullsim).
+"""Tests of the full-pipeline simulation study (analysis.simstudy.full).
 
 Everything runs on a small world (20 people per arm, a clock trained on 60 reference people):
 the pipeline is the same at any size.
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import fullsim
+from analysis.simstudy import full as fullsim
 from analysis.clock import BrainAgeClock
 from analysis.connectome import CovarianceStack, shrunk_covariances
 from analysis.trial import simulate_reference, simulate_trial

@@ -53,9 +53,9 @@ Scenarios that break assumptions (:class:`Scenario`; every knob overridable)
 
 Command line (runs on dask.distributed; resumable; Ctrl-C keeps everything finished)::
 
-    python -m analysis.fullsim run --workers 1 --plan default
-    python -m analysis.fullsim summary
-    python -m analysis.fullsim audit
+    python -m analysis.simstudy.full run --workers 1 --plan default
+    python -m analysis.simstudy.full summary
+    python -m analysis.simstudy.full audit
 """
 
 from __future__ import annotations
@@ -80,15 +80,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis import simstudy
+from analysis.simstudy import fast as simstudy
 from analysis.clock import BrainAgeClock, apply_correction
 from analysis.connectome import CovarianceStack
 from analysis.trial import TrialAssumptions, simulate_reference, simulate_trial
 
-try:  # the simulator's signal model; public home after the package refactor
-    _sim = importlib.import_module("analysis.trial.simulator")
-except ImportError:  # pragma: no cover - before the refactor
-    _sim = importlib.import_module("analysis._trial_sim")
+from analysis.trial import simulator as _sim
 
 __all__ = [
     "ANALYSES", "CONTRASTS", "FAMILIES", "HYPOTHESES", "SCENARIOS", "Scenario", "ReplicateKey",
@@ -872,7 +869,7 @@ def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dic
     counts = (table.groupby(["scenario", "hypothesis"])["replicate"].nunique().reset_index()
               .rename(columns={"replicate": "n"}).to_dict("records")) if len(table) else []
     return {
-        "artifact": "full-pipeline simulation study (analysis.fullsim)",
+        "artifact": "full-pipeline simulation study (analysis.simstudy.full)",
         "code_fingerprint": fingerprint, "source_files": [p.name for p in _source_files()],
         "root_seed": study.root_seed,
         "seeding": "SeedSequence(root_seed, spawn_key=(crc32(scenario), hypothesis index (null=0, alt=1), replicate))",
@@ -1149,7 +1146,7 @@ def summarise(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: float
         ``"verdicts"``: :func:`scenario_verdicts`.
     """
     if table.empty:
-        raise ValueError("the replicate table is empty: run `python -m analysis.fullsim run` first")
+        raise ValueError("the replicate table is empty: run `python -m analysis.simstudy.full run` first")
     full = _inference(table)
     contrasts = _contrast_table(full, alpha, null_tolerance)
     return {"contrasts": contrasts, "multiplicity": multiplicity(full, alpha=alpha, null_tolerance=null_tolerance),
@@ -1416,8 +1413,8 @@ def _interrupt_on_sigterm() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m analysis.fullsim {run, summary, audit}``."""
-    parser = argparse.ArgumentParser(prog="python -m analysis.fullsim", description=__doc__.split("\n")[0])
+    """``python -m analysis.simstudy.full {run, summary, audit}``."""
+    parser = argparse.ArgumentParser(prog="python -m analysis.simstudy.full", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) the study on dask.distributed")
     run.add_argument("--out", default="results/simulation_full", help="artifact stem (default %(default)s)")
@@ -1452,7 +1449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_study(study, paths["clock"])
         keys = plan(_parse_plan(args.plan))
         _interrupt_on_sigterm()
-        command = "python -m analysis.fullsim " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python -m analysis.simstudy.full " + " ".join(argv if argv is not None else sys.argv[1:])
         try:
             table = run_study(keys, out=args.out, workers=args.workers, scheduler=args.scheduler,
                               flush_every=args.flush_every, progress=not args.no_progress, command=command, study=study)
