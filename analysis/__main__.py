@@ -8,8 +8,8 @@ Commands (each a sub-parser, so other modules can add theirs):
     Extract denoised ROI time series, ``atlas.tsv`` and ``qc.tsv`` from fMRIPrep outputs
     (see :mod:`analysis.extract`).
 
-``clock fit --reference DIR --out FILE [--seed N] [--bias-correction METHOD]``
-    Fit a tangent + ridge brain-age clock on a reference-cohort directory and save it
+``clock fit --reference DIR --out FILE [--seed N] [--model ridge|svr|hgb] [--bias-correction METHOD]``
+    Fit a tangent-space brain-age clock (ridge by default) on a reference-cohort directory and save it
     (see ``analysis.trial.reference`` and ``analysis.clock.persist``); use it with ``BRAINCLOCK_CLOCK=FILE``.
 """
 
@@ -112,7 +112,7 @@ def _clock_fit(args: argparse.Namespace) -> int:
     reference = load_reference(Path(args.reference))
     for note in reference.notes:
         print(f"note: {note}")
-    clock = fit_clock(reference, bias_correction=args.bias_correction, seed=args.seed)
+    clock = fit_clock(reference, model=args.model, bias_correction=args.bias_correction, seed=args.seed)
     out = save_clock(clock, Path(args.out), atlas=reference.atlas, training=reference)
     print(f"wrote {load_clock(out, atlas=reference.atlas).describe()} -> {out}")
     return 0
@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--reference", required=True, help="reference-cohort directory (see analysis.trial.reference)")
     fit.add_argument("--out", required=True, help="output file, e.g. clock.brainclock.zip")
     fit.add_argument("--seed", type=int, default=0, help="random_state of the clock (default 0)")
+    fit.add_argument("--model", default="ridge", choices=("ridge", "svr", "hgb"),
+                     help="regression model (default ridge)")
     fit.add_argument("--bias-correction", default="beheshti", choices=("beheshti", "cole", "smith", "none"),
                      help="default correction of the gap (all are saved; default beheshti)")
     fit.set_defaults(func=_clock_fit)

@@ -1,7 +1,9 @@
-"""The Dosenbach 2010 160-ROI atlas (bundled with nilearn, works offline) and its networks.
+"""The Dosenbach 2010 160-ROI atlas (bundled with nilearn, works offline), its networks and regions.
 
-The atlas is the common coordinate system of the synthetic trial, the real-trial contract
-(``atlas.tsv``) and the connectivity analyses.
+The atlas is the coordinate system of the synthetic trial and the default of the connectivity
+analyses. Real data may use any atlas of at least ten ROIs (``atlas.tsv``: ``roi, x, y, z,
+network`` and an optional ``region``); code asks the atlas table, never the ROI count, which
+ROIs are prefrontal (its ``region`` column).
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ PREFRONTAL_PREFIXES = (
     "sup frontal", "frontal", "ACC", "dACC", "pre-SMA",
 )
 
-ATLAS_COLUMNS = ["roi", "x", "y", "z", "network"]
+#: Region label of the prefrontal ROIs (``atlas.tsv``'s optional ``region`` column).
+PREFRONTAL = "prefrontal"
+#: Region label of every other ROI of the bundled Dosenbach atlas.
+OTHER_REGION = "other"
+ATLAS_COLUMNS = ["roi", "x", "y", "z", "network", "region"]
+
+
+def _prefrontal_by_name(atlas: pd.DataFrame) -> np.ndarray:
+    """Dosenbach names with a prefrontal prefix that lie anterior (y > 0 mm)."""
+    base = atlas["roi"].str.rsplit(" ", n=1).str[0]
+    return (base.isin(PREFRONTAL_PREFIXES) & (atlas["y"] > 0)).to_numpy()
 
 
 @lru_cache(maxsize=1)
@@ -27,6 +39,7 @@ def _dosenbach() -> pd.DataFrame:
     table = bunch.rois.reset_index(drop=True).astype(float)
     table.insert(0, "roi", list(bunch.labels))
     table["network"] = list(bunch.networks)
+    table["region"] = np.where(_prefrontal_by_name(table), PREFRONTAL, OTHER_REGION)
     return table[ATLAS_COLUMNS]
 
 
@@ -38,7 +51,9 @@ def dosenbach_atlas() -> pd.DataFrame:
     pandas.DataFrame
         Columns ``roi`` (unique name, e.g. ``"vmPFC 1"``), ``x``, ``y``, ``z`` (MNI mm) and
         ``network`` (one of six: cerebellum, cingulo-opercular, default, fronto-parietal,
-        occipital, sensorimotor). A fresh copy on every call.
+        occipital, sensorimotor) and ``region`` (``"prefrontal"`` for the ROIs of
+        :data:`PREFRONTAL_PREFIXES` lying anterior, y > 0 mm; ``"other"`` otherwise). A fresh
+        copy on every call.
     """
     return _dosenbach().copy()
 
@@ -50,7 +65,12 @@ def network_labels(atlas: pd.DataFrame | None = None) -> np.ndarray:
 
 
 def prefrontal_mask(atlas: pd.DataFrame | None = None) -> np.ndarray:
-    """Boolean mask of prefrontal ROIs: named prefrontal/frontal and anterior (y > 0 mm)."""
+    """Boolean mask of prefrontal ROIs.
+
+    The atlas's ``region`` column when it has one (``region == "prefrontal"``); otherwise the
+    Dosenbach naming rule (a prefrontal/frontal name prefix and anterior, y > 0 mm).
+    """
     atlas = dosenbach_atlas() if atlas is None else atlas
-    base = atlas["roi"].str.rsplit(" ", n=1).str[0]
-    return (base.isin(PREFRONTAL_PREFIXES) & (atlas["y"] > 0)).to_numpy()
+    if "region" in atlas.columns:
+        return (atlas["region"] == PREFRONTAL).to_numpy()
+    return _prefrontal_by_name(atlas)

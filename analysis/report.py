@@ -241,16 +241,62 @@ def glue_text(name: str, text: str) -> None:
     _glue_text(name, text)
 
 
-def data_banner(kind: str, *, glue_as: str | None = None) -> None:
-    """Show a banner saying which kind of data the page runs on.
+@dataclass(frozen=True)
+class ClockLabel:
+    """What a page says about the brain-age clock it used (built by :mod:`analysis.clock.apply`).
 
-    With ``glue_as``, the banner's title (e.g. "Synthetic data") is also glued under that name, so
-    other pages (the landing page) can say which data a pasted result came from.
+    Attributes
+    ----------
+    kind : str
+        Where the clock came from: ``"synthetic"`` (trained on the synthetic reference cohort),
+        ``"real"`` (trained on a real reference cohort, ``BRAINCLOCK_REFERENCE_DIR``), ``"saved"``
+        (a saved clock file, ``BRAINCLOCK_CLOCK``) or ``"given"`` (a fitted clock passed in).
+    training_kind : str
+        The clock's training data kind: ``"synthetic"``, ``"real"`` or ``"unknown"``.
+    phrase : str
+        Short text for a banner title, e.g. "clock trained on the synthetic reference cohort".
+    description : str
+        One sentence with the training cohort: n, age range, sites, data kind.
+    """
+
+    kind: str
+    training_kind: str
+    phrase: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLOCK_KINDS:
+            raise ValueError(f"kind must be one of {list(CLOCK_KINDS)}, got {self.kind!r}")
+        if self.training_kind not in ("synthetic", "real", "unknown"):
+            raise ValueError(f"training_kind must be 'synthetic', 'real' or 'unknown', got {self.training_kind!r}")
+
+
+#: Where a page's brain-age clock can come from (see :class:`ClockLabel`).
+CLOCK_KINDS = ("synthetic", "real", "saved", "given")
+
+
+def data_banner(kind: str, *, clock: ClockLabel | None = None, glue_as: str | None = None) -> None:
+    """Show a banner saying which kind of data the page runs on, and which clock it used.
+
+    Parameters
+    ----------
+    kind : {"synthetic", "real-trial" (or "real"), "open-data"}
+        The data kind of the page (for a trial page: the trial's ``source``).
+    clock : ClockLabel, optional
+        The brain-age clock the page uses (e.g. ``TrialAnalysisData.clock_label``); its
+        training data kind is then stated separately in the banner's title, e.g. "Real trial
+        data · clock trained on a real reference cohort (n=…, ages …)", and its description
+        below the text.
+    glue_as : str, optional
+        Also glue the data kind's title (e.g. "Synthetic data") under this name, so other pages
+        (the landing page) can say which data a pasted result came from.
     """
     if kind == "real":
         kind = "real-trial"
     if kind not in DATA_KINDS:
         raise ValueError(f"kind must be one of {sorted(DATA_KINDS)}, got {kind!r}")
+    if clock is not None and not isinstance(clock, ClockLabel):
+        raise TypeError(f"clock must be a ClockLabel (e.g. TrialAnalysisData.clock_label); got {type(clock).__name__}")
     from IPython.display import HTML, display
 
     global _page_data_kind
@@ -258,12 +304,28 @@ def data_banner(kind: str, *, glue_as: str | None = None) -> None:
     level, title, text = DATA_KINDS[kind]
     if glue_as is not None:
         _glue_text(glue_as, title)
-    display(
-        HTML(
-            f'<div class="admonition {level} data-banner data-{kind}">'
-            f'<p class="admonition-title">{title}</p><p>{text}</p></div>'
-        )
-    )
+    classes = f"admonition {level} data-banner data-{kind}"
+    clock_html = ""
+    if clock is not None:
+        title = f"{title} \u00b7 {clock.phrase}"
+        classes += f" clock-{clock.kind} clock-trained-{clock.training_kind}"
+        clock_html = f'<p class="clock-source">Brain-age clock: {html.escape(clock.description)}</p>'
+    display(HTML(f'<div class="{classes}"><p class="admonition-title">{html.escape(title)}</p>'
+                 f"<p>{text}</p>{clock_html}</div>"))
+
+
+def clock_banner(clock: ClockLabel) -> None:
+    """Show which brain-age clock a page uses: its source and training cohort (n, ages, sites, kind).
+
+    For pages whose data banner is shown separately (e.g. a page with several data kinds).
+    """
+    if not isinstance(clock, ClockLabel):
+        raise TypeError(f"clock must be a ClockLabel (e.g. TrialAnalysisData.clock_label); got {type(clock).__name__}")
+    from IPython.display import HTML, display
+
+    display(HTML(f'<div class="admonition note clock-banner clock-{clock.kind} clock-trained-{clock.training_kind}">'
+                 f'<p class="admonition-title">Brain-age clock: {html.escape(clock.phrase)}</p>'
+                 f"<p>{html.escape(clock.description)}</p></div>"))
 
 
 def figure(name: str, fig: Any, *, alt: str) -> None:

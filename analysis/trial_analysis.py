@@ -24,7 +24,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis import report, simstudy, stats
-from analysis.clock import trial_brain_age
+from analysis._paths import TRIAL_DIR_ENV, env_path
+from analysis.clock import TrialBrainAge, apply_clock, require_clock_source
 from analysis.trial import ARMS, load_default_trial
 
 __all__ = [
@@ -69,21 +70,52 @@ class TrialAnalysisData:
     Attributes
     ----------
     trial : analysis.trial.Trial
-        The trial (synthetic by default, real when ``BRAINCLOCK_TRIAL_DIR`` is set).
+        The trial (synthetic by default, real when ``BRAINCLOCK_TRIAL_DIR`` is set); its
+        ``design`` gives arms, control and visits.
     brain_age : DataFrame
         The clock's output per usable scan (:func:`analysis.clock.trial_brain_age`).
     table : DataFrame
         :func:`analysis_table` of the two.
+    clock_result : analysis.clock.TrialBrainAge
+        The fitted clock with its source and training cohort (:func:`analysis.clock.apply_clock`).
     """
 
     trial: Any
     brain_age: pd.DataFrame
     table: pd.DataFrame
+    clock_result: TrialBrainAge | None = None
 
     @property
     def synthetic(self) -> bool:
         """True when the trial is simulated (its truth is known)."""
         return getattr(self.trial, "truth", None) is not None
+
+    @property
+    def design(self):
+        """The trial's design (``trial.json``): arms, control, visits, primary and follow-up visits."""
+        return self.trial.design
+
+    @property
+    def clock(self):
+        """The fitted :class:`~analysis.clock.BrainAgeClock`; ``clock.correction_`` holds the
+        bias-correction coefficients the gap columns were computed with (use them; never
+        re-derive them from the table)."""
+        return None if self.clock_result is None else self.clock_result.clock
+
+    @property
+    def clock_kind(self) -> str | None:
+        """``"synthetic"``, ``"real"`` or ``"saved"``: where the clock came from."""
+        return None if self.clock_result is None else self.clock_result.clock_kind
+
+    @property
+    def clock_description(self) -> str | None:
+        """One sentence: model, training data kind, n, age range, sites (and a refitted correction)."""
+        return None if self.clock_result is None else self.clock_result.description
+
+    @property
+    def clock_label(self):
+        """What the banner says about the clock: ``report.data_banner(kind, clock=data.clock_label)``."""
+        return None if self.clock_result is None else self.clock_result.label
 
     def scale_factor(self, scale: str = "beheshti") -> float | None:
         """Latent-to-clock effect factor on ``scale`` (``None`` for real data)."""
@@ -92,8 +124,14 @@ class TrialAnalysisData:
         return clock_scale_factor(self.trial, self.brain_age, "beheshti" if scale == "smith" else scale)
 
 
-def load_trial_analysis(seed: int = 0, *, bias_correction: str = "beheshti") -> TrialAnalysisData:
+def load_trial_analysis(seed: int = 0, *, bias_correction: str = "beheshti",
+                        correction_ages: tuple[float, float] | None = None) -> TrialAnalysisData:
     """Load the default trial, apply the book's clock and build the analysis table.
+
+    The clock comes from ``BRAINCLOCK_CLOCK`` (a saved clock), else ``BRAINCLOCK_REFERENCE_DIR``
+    (trained on that reference cohort), else the synthetic reference cohort -- for the
+    synthetic trial only: real trial data without either stop with an error naming both (see
+    :func:`analysis.clock.apply_clock`).
 
     Parameters
     ----------
@@ -101,10 +139,14 @@ def load_trial_analysis(seed: int = 0, *, bias_correction: str = "beheshti") -> 
         Seed of the synthetic trial and the clock (ignored for real trial data, except the clock).
     bias_correction : str
         Correction copied into ``brain_age_gap`` (see :func:`analysis.clock.trial_brain_age`).
+    correction_ages : (float, float), optional
+        Refit the bias correction on the reference people of this age range only.
     """
+    require_clock_source("real" if env_path(TRIAL_DIR_ENV) is not None else "synthetic")  # before reading
     trial = load_default_trial(seed=seed)
-    brain_age = trial_brain_age(trial, bias_correction=bias_correction, seed=seed)
-    return TrialAnalysisData(trial=trial, brain_age=brain_age, table=analysis_table(trial, brain_age))
+    result = apply_clock(trial, bias_correction=bias_correction, correction_ages=correction_ages, seed=seed)
+    return TrialAnalysisData(trial=trial, brain_age=result.table, table=analysis_table(trial, result.table),
+                             clock_result=result)
 
 
 def effect_key(prefix: str, comparison: str, month: int | None = None, suffix: str = "") -> str:

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import yaml
 
-from analysis._paths import OPEN_DATA_ENV, PROJECT_ROOT, TRIAL_DIR_ENV
+from analysis._paths import CLOCK_ENV, OPEN_DATA_ENV, PROJECT_ROOT, REFERENCE_DIR_ENV, TRIAL_DIR_ENV
 
 CACHE_DIR = PROJECT_ROOT / "_build" / ".jupyter_cache"
 FINGERPRINT_FILE = PROJECT_ROOT / "_build" / ".execution-fingerprint.json"
-#: Environment variables that change what notebooks compute.
-DATA_ENV_VARS = (TRIAL_DIR_ENV, OPEN_DATA_ENV)
+#: Environment variables naming data directories that change what notebooks compute.
+DATA_ENV_VARS = (TRIAL_DIR_ENV, REFERENCE_DIR_ENV, OPEN_DATA_ENV)
+#: Environment variables naming files that change what notebooks compute (hashed in full).
+FILE_ENV_VARS = (CLOCK_ENV,)
 EXECUTION_TIMEOUT = 1200
 #: Package files whose change invalidates executed notebooks (code and data shipped with it).
 CODE_SUFFIXES = (".py", ".json", ".tsv")
@@ -54,6 +56,11 @@ def _dir_listing_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (a saved clock is small), or ``missing``."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
 def fingerprint() -> dict[str, str]:
     """What the notebooks' outputs depend on beyond their own code."""
     code = hashlib.sha256()
@@ -67,6 +74,9 @@ def fingerprint() -> dict[str, str]:
     for var in DATA_ENV_VARS:
         value = os.environ.get(var, "")
         out[var] = f"{value}|{_dir_listing_digest(Path(value))}" if value else ""
+    for var in FILE_ENV_VARS:
+        value = os.environ.get(var, "")
+        out[var] = f"{value}|{_file_digest(Path(value))}" if value else ""
     return out
 
 

@@ -9,10 +9,18 @@ Modules, each importing only those above it:
 * :mod:`~analysis.clock.evaluation` -- repeated K-fold evaluation with a permutation test;
 * :mod:`~analysis.clock.validation` -- the validation studies of the clock page;
 * :mod:`~analysis.clock.persist` -- a fitted clock saved to and loaded from a safe file (skops);
-* :mod:`~analysis.clock.apply` -- the clock applied to every trial scan, cached on disk.
+* :mod:`~analysis.clock.apply` -- the clock applied to every trial scan, cached on disk, from
+  one allowed source (saved clock, reference cohort, or the synthetic reference for the
+  synthetic trial only).
 """
 
-from analysis.clock.apply import trial_brain_age
+from analysis.clock.apply import (
+    ClockSourceError,
+    TrialBrainAge,
+    apply_clock,
+    require_clock_source,
+    trial_brain_age,
+)
 from analysis.clock.correction import BIAS_CORRECTIONS, apply_correction, fit_correction
 from analysis.clock.estimator import MIN_SUBJECTS, BrainAgeClock, clock_metrics
 from analysis.clock.evaluation import ClockEvaluation, evaluate_clock
@@ -20,7 +28,10 @@ from analysis.clock.models import DEFAULT_ALPHAS, MODELS, make_model
 from analysis.clock.persist import (
     ClockFileError,
     SavedClock,
+    clock_from_bytes,
     clock_from_env,
+    clock_to_bytes,
+    file_sha256,
     fit_clock,
     load_clock,
     save_clock,
@@ -38,8 +49,8 @@ from analysis.clock.validation import (
 )
 
 __all__ = [
-    "BIAS_CORRECTIONS", "ClockFileError", "SavedClock", "clock_from_env", "fit_clock", "load_clock",
-    "save_clock", "DEFAULT_ALPHAS", "MIN_SUBJECTS", "MODELS", "BrainAgeClock",
+    "ClockSourceError", "TrialBrainAge", "apply_clock", "require_clock_source", "BIAS_CORRECTIONS", "ClockFileError", "SavedClock", "clock_from_env", "fit_clock", "load_clock",
+    "save_clock", "clock_from_bytes", "clock_to_bytes", "file_sha256", "DEFAULT_ALPHAS", "MIN_SUBJECTS", "MODELS", "BrainAgeClock",
     "ClockEvaluation", "apply_correction", "bootstrap_ci", "clock_metrics", "compare_clocks",
     "evaluate_clock", "fit_correction", "group_discrimination", "hedges_g", "holdout_predictions",
     "learning_curve", "make_model", "segregation_by_group", "site_calibrated_transfer",

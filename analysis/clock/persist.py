@@ -57,7 +57,7 @@ from analysis.trial.reference import atlas_name as _atlas_name
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "ClockFileError", "SavedClock", "allowed_types", "save_clock",
-    "load_clock", "clock_from_env", "fit_clock",
+    "load_clock", "clock_from_env", "fit_clock", "clock_to_bytes", "clock_from_bytes", "file_sha256",
 ]
 
 #: Format name written into ``metadata.json``.
@@ -262,10 +262,7 @@ def save_clock(clock, path: str | Path, *, atlas: pd.DataFrame, training, atlas_
     features = getattr(clock, "features_", None)
     if features is not None and features.n_rois_ != len(atlas):
         raise ValueError(f"atlas has {len(atlas)} ROIs but the clock was fitted on {features.n_rois_} ROIs")
-    model = sio.dumps(clock)
-    refused = sorted(set(sio.get_untrusted_types(data=model)) - allowed_types())
-    if refused:  # never write a file that load_clock would refuse
-        raise ValueError(f"clock holds types outside the saved-clock allow-list: {refused}")
+    model = clock_to_bytes(clock)  # never writes a file that load_clock would refuse
     metadata = _metadata(clock, atlas, training, atlas_name, hashlib.sha256(model).hexdigest())
     return _write_container(Path(path), metadata, model)
 
@@ -315,6 +312,33 @@ def _check_atlas(metadata: Mapping[str, Any], atlas: pd.DataFrame, source: str, 
     raise ClockFileError(path, f"clock was trained on atlas {trained['name']!r} ({trained['n_rois']} ROIs, sha256 "
                                f"{trained['sha256'][:12]}...); {source} has {len(rois)} ROIs (sha256 "
                                f"{digest[:12]}...){detail}")
+
+
+def clock_to_bytes(clock) -> bytes:
+    """A fitted clock in skops format (what ``model.skops`` holds), refusing types outside the allow-list."""
+    if not isinstance(clock, BrainAgeClock):
+        raise TypeError(f"clock must be a BrainAgeClock; got {type(clock).__name__}")
+    model = sio.dumps(clock)
+    refused = sorted(set(sio.get_untrusted_types(data=model)) - allowed_types())
+    if refused:
+        raise ValueError(f"clock holds types outside the saved-clock allow-list: {refused}")
+    return model
+
+
+def clock_from_bytes(model: bytes, source: str | Path = "<memory>"):
+    """The clock of :func:`clock_to_bytes`, checked against the allow-list before loading.
+
+    Raises :class:`ClockFileError` naming ``source`` when it cannot be trusted or read.
+    """
+    clock = _load_model(Path(source), model)
+    if not isinstance(clock, BrainAgeClock):
+        raise ClockFileError(source, f"holds a {type(clock).__name__}, not a BrainAgeClock")
+    return clock
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (a saved clock's identity in cache keys and build fingerprints)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _load_model(path: Path, model: bytes):
@@ -380,11 +404,13 @@ def clock_from_env(*, atlas: pd.DataFrame | None = None,
     return None if path is None else load_clock(path, atlas=atlas, atlas_source=atlas_source)
 
 
-def fit_clock(reference, *, connectivity: str = "tangent", bias_correction: str = "beheshti", seed: int = 0):
-    """Fit a :class:`~analysis.clock.BrainAgeClock` (ridge, default parameters) on a reference cohort.
+def fit_clock(reference, *, connectivity: str = "tangent", model: str = "ridge", bias_correction: str = "beheshti",
+              seed: int = 0):
+    """Fit a :class:`~analysis.clock.BrainAgeClock` (default parameters otherwise) on a reference cohort.
 
     Time series are read one at a time and reduced to covariances, as the trial pipeline does.
     """
-    clock = BrainAgeClock(connectivity=connectivity, bias_correction=bias_correction, random_state=seed)
+    clock = BrainAgeClock(connectivity=connectivity, model=model, bias_correction=bias_correction,
+                          random_state=seed)
     stack = shrunk_covariances(reference.iter_timeseries(), standardize=connectivity == "correlation")
     return clock.fit(stack, reference.participants["age"].to_numpy(float))

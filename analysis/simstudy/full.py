@@ -63,28 +63,38 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import importlib
+import importlib.metadata as md
 import inspect
 import json
 import os
 import platform
+import signal
 import sys
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from distributed import Client, LocalCluster, as_completed
 from scipy import stats as sps
+from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg.blas import dtrmm
+from threadpoolctl import threadpool_info, threadpool_limits
+from tqdm import tqdm
 
-from analysis.simstudy import fast as simstudy
+from analysis.clock import models
+from analysis import atlas, clock, connectome, stats, trial
+from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
 from analysis.connectome import CovarianceStack
+from analysis.simstudy import fast as simstudy
+from analysis.stats import fdr_bh
 from analysis.trial import TrialAssumptions, simulate_reference, simulate_trial
-
 from analysis.trial import simulator as _sim
 
 __all__ = [
@@ -152,7 +162,6 @@ class Scenario:
         Factor on the training arms' mean framewise displacement at 12 and 24 months (scans
         above the exclusion threshold become unusable, and the motion signal scales with it).
     """
-
     name: str = "baseline"
     mnar_logodds: float = 0.0
     mnar_arms: str = "training"
@@ -208,7 +217,6 @@ def world(hypothesis: str, n_per_arm: int | None = None) -> TrialAssumptions:
 @dataclass(frozen=True, order=True)
 class ReplicateKey:
     """Identity of one replicate; its seeds derive from it alone."""
-
     scenario: str
     hypothesis: str
     replicate: int
@@ -237,7 +245,6 @@ class ClockForm:
     ``const + sum_k log(l_k) (V' Bq V)_kk`` over the eigenpairs of ``L^-1 C L^-T`` (triangular
     whitening costs half a full one). ``correction``: ``BrainAgeClock.correction_``.
     """
-
     inv_chol: np.ndarray
     B: np.ndarray
     const: float
@@ -253,8 +260,6 @@ class ClockForm:
 
 def clock_form(clock: BrainAgeClock) -> ClockForm:
     """:class:`ClockForm` of a fitted ``BrainAgeClock(connectivity="tangent", model="ridge")``."""
-    from scipy.linalg import cholesky, solve_triangular
-
     if clock.connectivity != "tangent" or clock.model != "ridge":
         raise ValueError(f"need a tangent + ridge clock, got connectivity={clock.connectivity!r}, model={clock.model!r}")
     scaler, ridge = clock.model_[0], clock.model_[-1]
@@ -282,7 +287,6 @@ def predict(form: ClockForm, covariances: np.ndarray, *, chunk: int = CHUNK) -> 
 
 
 def _predict(form: ClockForm, covariances: np.ndarray) -> np.ndarray:
-    from scipy.linalg.blas import dtrmm
 
     c, p, _ = covariances.shape
     # C_i L^-T for all i at once (rows stacked), then L^-1 (.) for all i (columns stacked)
@@ -303,9 +307,8 @@ def _predict(form: ClockForm, covariances: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _signal_model(assumptions: TrialAssumptions):
-    from analysis.atlas import dosenbach_atlas
 
-    return _sim.SignalModel(assumptions, dosenbach_atlas()["network"].to_numpy())
+    return _sim.SignalModel(assumptions, dosenbach_atlas())
 
 
 def _ledoit_wolf(x: np.ndarray) -> np.ndarray:
@@ -434,7 +437,6 @@ class Study:
     n_per_arm : int or None
         Trial size (``None``: LISA's; smaller only for tests).
     """
-
     form: ClockForm
     scale_factor: dict
     measurement: dict
@@ -465,8 +467,6 @@ def build_study(n_reference: int = 2433, *, seed: int = 0, root_seed: int = 2026
     that define the truth) comes from applying it to a separate calibration trial
     (``simulate_trial(calibration_seed)``, published world).
     """
-    from threadpoolctl import threadpool_limits
-
     start = time.perf_counter()
     with threadpool_limits(limits=1):
         clock = _train_clock(n_reference, seed)
@@ -596,8 +596,6 @@ def _scenario_data(trial, sc: Scenario, rng) -> dict:
 
 def _fill_fd(fd: np.ndarray, a: TrialAssumptions, rng) -> np.ndarray:
     """Mean FD at visits the simulator did not record: the person's mean log FD + visit noise."""
-    import warnings
-
     log = np.log(fd)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # people never scanned: median used
@@ -633,8 +631,6 @@ def _ancova(gap: np.ndarray, d: dict, person: np.ndarray, col: np.ndarray, month
 
 def run_replicate(key: ReplicateKey, study: Study) -> pd.DataFrame:
     """One full-pipeline replicate: rows of :data:`COLUMNS` (analysis x contrast)."""
-    from threadpoolctl import threadpool_limits
-
     start = time.perf_counter()
     sc = study.scenarios[key.scenario]
     a = world(key.hypothesis, study.n_per_arm)
@@ -686,15 +682,8 @@ def run_replicate(key: ReplicateKey, study: Study) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 def _source_files() -> list[Path]:
     """Source files a replicate depends on (found from the objects used, so it survives moves)."""
-    from analysis import atlas, clock, connectome, stats, trial
-
     objects = [sys.modules[__name__], simstudy, trial, _sim, connectome, clock, atlas, stats,
-               sys.modules[TrialAssumptions.__module__], sys.modules[BrainAgeClock.__module__]]
-    try:
-        from analysis import _clock_models as models  # noqa: F401
-        objects.append(models)
-    except ImportError:  # pragma: no cover
-        pass
+               sys.modules[TrialAssumptions.__module__], sys.modules[BrainAgeClock.__module__], models]
     files = {Path(inspect.getsourcefile(o)).resolve() for o in objects if o is not None}
     return sorted(files)
 
@@ -714,7 +703,6 @@ def code_fingerprint() -> str:
 
 
 def _versions() -> dict:
-    import importlib.metadata as md
 
     out = {"python": platform.python_version()}
     for pkg in ("numpy", "scipy", "scikit-learn", "pandas", "nilearn", "threadpoolctl", "dask", "distributed"):
@@ -736,7 +724,6 @@ def _cpu() -> str:
 
 
 def _machine() -> dict:
-    from threadpoolctl import threadpool_info
 
     blas = sorted(({k: i.get(k) for k in ("internal_api", "version", "architecture")} for i in threadpool_info()
                    if i.get("user_api") == "blas"), key=lambda b: json.dumps(b, sort_keys=True))  # load order varies
@@ -936,7 +923,6 @@ def run_study(
 
 
 def _execute(todo, study, paths, workers, scheduler, flush_every, progress) -> None:
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), disable=not progress, unit="replicate", smoothing=0.05)
     pending: list[pd.DataFrame] = []
@@ -963,7 +949,6 @@ def _execute(todo, study, paths, workers, scheduler, flush_every, progress) -> N
 
 
 def _execute_dask(todo, study, workers, scheduler, finished) -> None:
-    from distributed import Client, LocalCluster, as_completed
 
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -1087,7 +1072,6 @@ def gatekeeping_holm(p: np.ndarray, alpha: float = 0.05, families: Sequence[Sequ
 
 
 def _bh_per_visit(p: np.ndarray, alpha: float) -> np.ndarray:
-    from analysis.stats import fdr_bh
 
     out = np.zeros(p.shape, bool)
     months = np.array([m for _, _, m in CONTRASTS.values()])
@@ -1302,7 +1286,6 @@ def result_values(summary: Mapping[str, pd.DataFrame]) -> dict[str, float]:
 class AuditError(AssertionError):
     """A stored replicate does not reproduce (or the artifact is stale)."""
 
-
 def _same_machine(prov: dict) -> bool:
     return prov.get("machine", {}).get("cpu") == _cpu() and prov.get("versions") == _versions() \
         and prov.get("machine", {}).get("blas") == _machine()["blas"]
@@ -1401,8 +1384,6 @@ def _parse_sets(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
 
 def _interrupt_on_sigterm() -> None:
     """Treat SIGTERM (``kill``; background jobs ignore Ctrl-C's SIGINT) like Ctrl-C: keep finished work."""
-    import signal
-
     def handler(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 

@@ -21,6 +21,7 @@ Modules, each importing only those above it:
 
 from analysis.trial.assumptions import TrialAssumptions
 from analysis.trial.core import (
+    NOT_AVAILABLE,
     Reference,
     Trial,
     load_default_trial,
@@ -28,7 +29,7 @@ from analysis.trial.core import (
     simulate_reference,
     simulate_trial,
 )
-from analysis.trial.design import ARMS, CONTROL, LISA, MONTHS, TrialDesign, TrialDesignError, load_design
+from analysis.trial.design import ARMS, CONTROL, LISA, MONTHS, Arm, TrialDesign, TrialDesignError, load_design
 from analysis.trial.errors import TrialDataError
 from analysis.trial.reference import (
     ReferenceCohort,
@@ -54,7 +55,7 @@ from analysis.trial.tables import (
 from analysis.trial import cohort
 
 __all__ = [
-    "ARMS", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
+    "NOT_AVAILABLE", "ARMS", "Arm", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
     "ReferenceCohort", "atlas_digest", "atlas_name", "has_regions", "load_reference", "reference_from_env",
     "region_mask", "write_reference", "Trial", "Reference", "TrialAssumptions", "TrialDataError",
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",

@@ -6,6 +6,7 @@ scan, so any subset is cheap and bit-identical to the same scans generated in a 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,11 +19,11 @@ from analysis.atlas import dosenbach_atlas
 from analysis.trial import io
 from analysis.trial import simulator as sim
 from analysis.trial.assumptions import TrialAssumptions
-from analysis.trial.design import LISA, TrialDesign
-from analysis.trial.io import TrialDataError
+from analysis.trial.design import DESIGN_FILE, LISA, TrialDesign, TrialDesignError
+from analysis.trial.io import NOT_AVAILABLE, TrialDataError
 
-__all__ = ["Trial", "Reference", "simulate_trial", "simulate_reference", "load_trial", "load_default_trial"]
-
+__all__ = ["NOT_AVAILABLE", "Trial", "Reference", "simulate_trial", "simulate_reference", "load_trial",
+           "load_default_trial"]
 
 
 @dataclass(eq=False)
@@ -32,14 +33,17 @@ class Trial:
     Attributes
     ----------
     participants : pandas.DataFrame
-        One row per randomised person: ``participant_id``, ``arm`` (HRT/MIT/CON), ``sex`` (F/M),
-        ``age`` (baseline, y), ``bmi``, ``chair_stand_30s``, ``stratum``.
+        One row per randomised person: ``participant_id``, ``arm`` (a label of ``design``),
+        ``sex`` (F/M), ``age`` (baseline, y) and the optional ``bmi``, ``chair_stand_30s``,
+        ``stratum`` (all present in the synthetic trial).
     visits : pandas.DataFrame
-        One row per person x month (0, 12, 24): ``attended``, ``age``, ``knee_extensor_mvc_nm``,
-        ``adherence_sessions_per_week`` (training arms, month 12), ``self_training`` (training
-        arms attending month 24), ``mri_acquired``, ``mri_usable``, ``mean_fd_mm``, ``n_volumes``.
+        One row per person x visit month of ``design`` (LISA: 0, 12, 24): ``attended``, ``age``,
+        ``mri_usable``, ``mean_fd_mm``, ``n_volumes`` and the optional
+        ``knee_extensor_mvc_nm``, ``adherence_sessions_per_week`` (LISA: training arms, month
+        12), ``self_training`` (LISA: training arms attending month 24), ``mri_acquired``. Ask
+        :meth:`has_column` before using an optional column.
     atlas : pandas.DataFrame
-        ``roi, x, y, z, network`` (Dosenbach 2010, 160 ROIs).
+        ``roi, x, y, z, network`` [, ``region``] (synthetic: Dosenbach 2010, 160 ROIs).
     source : str
         ``"synthetic"`` or ``"real"``.
     truth : pandas.DataFrame or None
@@ -51,6 +55,8 @@ class Trial:
     design : TrialDesign
         Arms, control, visits, primary and follow-up visits (``trial.json``; LISA's for the
         synthetic trial).
+    path : Path or None
+        The directory read (loaded trials only).
     """
 
     participants: pd.DataFrame
@@ -62,6 +68,39 @@ class Trial:
     assumptions: TrialAssumptions | None = None
     seed: int | None = None
     design: TrialDesign = LISA
+    path: Path | None = None
+    _digest: str | None = field(default=None, repr=False)
+
+    def has_column(self, name: str) -> bool:
+        """Whether ``participants`` or ``visits`` has column ``name`` with at least one value.
+
+        Optional measurements (strength, adherence, self-training, BMI, ...) may be absent from
+        real trial data; a page asks this first and otherwise says :data:`NOT_AVAILABLE`.
+        """
+        for table in (self.participants, self.visits):
+            if name in table.columns:
+                return bool(table[name].notna().any())
+        return False
+
+    @property
+    def digest(self) -> str | None:
+        """sha256 of a loaded trial's files (tables, design, QC, time series used); None otherwise.
+
+        Computed from the file bytes on first use (no parsing), then kept.
+        """
+        if self.path is None:
+            return None
+        if self._digest is None:
+            names = [n for n in (DESIGN_FILE, "participants.tsv", "visits.tsv", "atlas.tsv", "qc.tsv")
+                     if (self.path / n).is_file()]
+            names += [f"timeseries/{io.timeseries_name(p, m)}"
+                      for p, m in zip(self.scans["participant_id"], self.scans["month"])]
+            digest = hashlib.sha256()
+            for name in names:
+                digest.update(f"{name}\n".encode())
+                digest.update(hashlib.sha256((self.path / name).read_bytes()).digest())
+            self._digest = digest.hexdigest()
+        return self._digest
 
     @property
     def scans(self) -> pd.DataFrame:
@@ -90,9 +129,13 @@ class Trial:
             yield self.timeseries(pid, int(month))
 
     def write(self, path: str | Path) -> Path:
-        """Write the real-trial layout to ``path`` (created); :func:`load_trial` reads it back."""
+        """Write the real-trial layout to ``path`` (created), ``trial.json`` included.
+
+        :func:`load_trial` reads it back.
+        """
         path = Path(path)
         (path / "timeseries").mkdir(parents=True, exist_ok=True)
+        self.design.to_json(path / DESIGN_FILE)
         io.write_table(self.participants, path / "participants.tsv")
         io.write_table(self.visits, path / "visits.tsv")
         io.write_table(self.atlas, path / "atlas.tsv")
@@ -206,13 +249,13 @@ def simulate_trial(seed: int = 0, *, assumptions: TrialAssumptions | None = None
     a = _assumptions(assumptions, overrides)
     tables = sim.simulate_tables(seed, a)
     atlas = dosenbach_atlas()
-    model = sim.SignalModel(a, atlas["network"].to_numpy())
+    model = sim.SignalModel(a, atlas)
     people, truth, visits = tables["participants"], tables["truth"], tables["visits"]
     index = {pid: i for i, pid in enumerate(people["participant_id"])}
     brain_age = truth.set_index(["participant_id", "month"])["brain_age"]
     fd = visits.set_index(["participant_id", "month"])["mean_fd_mm"]
     is_hrt = dict(zip(people["participant_id"], people["arm"] == "HRT"))
-    boost = {0: 0.0, 12: a.prefrontal_hrt_12m, 24: a.prefrontal_hrt_24m}
+    boost = dict(zip(sim.MONTHS, (0.0, a.prefrontal_hrt_12m, a.prefrontal_hrt_24m)))
 
     def reader(pid: str, month: int) -> np.ndarray:
         return model.scan(seed, sim.KIND_TRIAL, index[pid], month, float(brain_age[(pid, month)]),
@@ -240,7 +283,7 @@ def simulate_reference(n: int = 2433, seed: int = 0, *, assumptions: TrialAssump
     a = _assumptions(assumptions, overrides)
     table = sim.simulate_reference_table(seed, a, int(n))
     atlas = dosenbach_atlas()
-    model = sim.SignalModel(a, atlas["network"].to_numpy())
+    model = sim.SignalModel(a, atlas)
     people = table.drop(columns="brain_age")
     truth = table[["participant_id", "age", "brain_age"]].copy()
     return Reference(people, truth, atlas, model, seed=seed)
@@ -252,23 +295,36 @@ def load_trial(path: str | Path, *, check_timeseries: bool = True) -> Trial:
     Parameters
     ----------
     path : str or Path
-        Folder holding ``participants.tsv``, ``visits.tsv``, ``atlas.tsv`` and ``timeseries/``.
+        Folder holding ``trial.json``, ``participants.tsv``, ``visits.tsv``, ``atlas.tsv``,
+        ``timeseries/`` and optionally ``qc.tsv``.
     check_timeseries : bool
         Read every time-series file now and check its values (NaN, constant signals, length).
         Headers and file presence are always checked; values are checked again on every read.
+
+    Returns
+    -------
+    Trial
+        ``source == "real"``, ``design`` from ``trial.json``; with ``qc.tsv``, ``mean_fd_mm``
+        and ``n_volumes`` (its ``n_volumes_kept``) merged into ``visits``.
 
     Raises
     ------
     TrialDataError
         On any broken rule, naming file, row, column and rule. Nothing is dropped or coerced.
+        :class:`TrialDesignError` (a :class:`TrialDataError`) when ``trial.json`` is missing or
+        invalid.
     """
     path = Path(path)
     if not path.is_dir():
         raise TrialDataError(str(path), "trial directory must exist")
-    people = io.read_table(path / "participants.tsv", io.PARTICIPANT_COLUMNS)
+    design = _read_design(path)
+    people = io.read_table(path / "participants.tsv", io.participant_columns(design))
     io.check_participants(people)
-    visits = io.read_table(path / "visits.tsv", io.VISIT_COLUMNS)
-    io.check_visits(visits, people)
+    has_qc = (path / "qc.tsv").is_file()
+    visits = io.read_table(path / "visits.tsv", io.visit_columns(design, qc=has_qc))
+    if has_qc:
+        visits = io.merge_qc(visits, io.read_trial_qc(path / "qc.tsv", design))
+    io.check_visits(visits, people, design)
     atlas = io.read_table(path / "atlas.tsv", io.ATLAS_COLUMNS)
     io.check_atlas(atlas)
     names = atlas["roi"].tolist()
@@ -281,11 +337,21 @@ def load_trial(path: str | Path, *, check_timeseries: bool = True) -> Trial:
         file = path / "timeseries" / io.timeseries_name(pid, month)
         return io.read_timeseries(file, names, n_volumes[(pid, month)])
 
-    trial = Trial(people, visits, atlas, "real", reader)
+    trial = Trial(people, visits, atlas, "real", reader, design=design, path=path)
     if check_timeseries:
         for _ in trial.iter_timeseries():
             pass
     return trial
+
+
+def _read_design(path: Path) -> TrialDesign:
+    if not (path / DESIGN_FILE).is_file():
+        raise TrialDesignError(
+            DESIGN_FILE, None, "file must exist",
+            detail=(f"expected {path / DESIGN_FILE}: the trial's arms, control and visit months. Write one "
+                    f"with analysis.trial.TrialDesign(...).to_json(DIR) -- for LISA's design "
+                    f"analysis.trial.LISA.to_json(DIR) -- or copy the example in data/README.md"))
+    return TrialDesign.from_json(path / DESIGN_FILE)
 
 
 def _check_timeseries_files(folder: Path, expected: set[str], names: list[str]) -> None:

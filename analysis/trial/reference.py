@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 #: Fewest ROIs an atlas may have.
-MIN_ROIS = 10
+MIN_ROIS = io.MIN_ROIS
 #: What analyses of a named region say when the atlas has no ``region`` column.
 REGION_NOT_AVAILABLE = "not available for this atlas"
 #: ``GeneratedBy`` name marking a directory written from the synthetic reference.
@@ -84,18 +84,8 @@ PARTICIPANT_COLUMNS = (
     Column("site", "str"),
     Column("dataset", "str", required=False),
 )
-ATLAS_COLUMNS = io.ATLAS_COLUMNS + (Column("region", "str", required=False),)
-#: Typed columns of ``qc.tsv``; ``session``, ``strategy`` and ``source_file`` are free text.
-QC_COLUMNS = (
-    Column("participant_id", "str"),
-    Column("mean_fd_mm", "float", low=0.0, high=10.0),
-    Column("n_volumes", "int", low=1, high=100000),
-    Column("n_volumes_kept", "int", low=1, high=100000),
-    Column("n_scrubbed", "int", low=0, high=100000),
-)
-QC_TEXT_COLUMNS = ("session", "strategy", "source_file")
-QC_ORDER = ("participant_id", "session", "mean_fd_mm", "n_volumes", "n_volumes_kept", "n_scrubbed",
-            "strategy", "source_file")
+ATLAS_COLUMNS = io.ATLAS_COLUMNS
+QC_COLUMNS, QC_TEXT_COLUMNS, QC_ORDER = io.QC_COLUMNS, io.QC_TEXT_COLUMNS, io.QC_ORDER
 
 _LABEL = re.compile(r"[A-Za-z0-9]+")
 _FILE = re.compile(r"sub-(?P<pid>[A-Za-z0-9]+)(?:_ses-(?P<ses>[A-Za-z0-9]+))?_task-rest_timeseries\.tsv")
@@ -272,8 +262,9 @@ def cohort_summary(reference) -> dict[str, Any]:
     digest = getattr(reference, "digest", None)
     if digest is None:
         model = getattr(reference, "_model", None)
+        atlas = atlas_digest(reference.atlas) if getattr(reference, "atlas", None) is not None else None
         identity = (f"simulate_reference(n={len(people)}, seed={getattr(reference, 'seed', None)}, "
-                    f"assumptions={getattr(model, 'a', None)!r}, atlas={atlas_digest(reference.atlas)})")
+                    f"assumptions={getattr(model, 'a', None)!r}, atlas={atlas})")
         digest = hashlib.sha256(identity.encode()).hexdigest()
     age = people["age"].to_numpy(float)
     return {"kind": kind, "n": int(len(people)), "age_min": float(age.min()), "age_max": float(age.max()),
@@ -299,8 +290,6 @@ def _check_participants(people: pd.DataFrame) -> None:
 
 def _check_atlas(atlas: pd.DataFrame) -> None:
     io.check_atlas(atlas)
-    if len(atlas) < MIN_ROIS:
-        raise TrialDataError("atlas.tsv", f"at least {MIN_ROIS} ROIs", column="roi", value=len(atlas))
 
 
 def _find_timeseries(folder: Path, people: pd.DataFrame) -> dict[str, list[str]]:

@@ -12,9 +12,13 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from analysis._threads import single_threaded_blas
-from analysis.atlas import prefrontal_mask
+from analysis.atlas import PREFRONTAL
 from analysis.trial.assumptions import TrialAssumptions
-from analysis.trial.design import ARMS, MONTHS
+from analysis.trial.design import LISA
+from analysis.trial.reference import has_regions, region_mask
+
+#: The simulator simulates LISA: its arms (HRT, MIT, CON), control and visit months (0, 12, 24).
+ARMS, CONTROL, MONTHS = tuple(LISA.labels), LISA.control, tuple(LISA.visits)
 
 KIND_TRIAL, KIND_REFERENCE = 1, 2
 _STREAM_COHORT, _STREAM_PERSON, _STREAM_SCAN = 0, 1, 2
@@ -92,7 +96,7 @@ def _mvc_baseline(rng: np.random.Generator, a: TrialAssumptions, frame: pd.DataF
 
 def _adherence(rng: np.random.Generator, a: TrialAssumptions, arm: np.ndarray) -> np.ndarray:
     out = a.adherence_planned * rng.beta(a.adherence_alpha, a.adherence_beta, len(arm))
-    return np.where(arm == "CON", np.nan, np.round(out, 2))
+    return np.where(arm == CONTROL, np.nan, np.round(out, 2))
 
 
 def _attendance(rng, a: TrialAssumptions, frame: pd.DataFrame, mvc0: np.ndarray, adherence: np.ndarray,
@@ -125,7 +129,7 @@ def _strength(rng, a: TrialAssumptions, arm: np.ndarray, mvc0: np.ndarray, adher
     """True MVC at 0/12/24 months, self-training flag, and measured MVC."""
     n = len(arm)
     gain1 = np.select([arm == "HRT", arm == "MIT"], [a.gain_12m_hrt, a.gain_12m_mit], a.gain_12m_con)
-    train = arm != "CON"
+    train = arm != CONTROL
     adh_rel = np.where(train, np.nan_to_num(adherence) / (a.adherence_planned * a.adherence_alpha
                                                              / (a.adherence_alpha + a.adherence_beta)), 1.0)
     # training gain scales with adherence (half fixed, half proportional)
@@ -209,9 +213,9 @@ def _visit_table(people, a, attended, visit_age, mvc, adherence, self_train, acq
     arm = people["arm"].to_numpy()
     rows = []
     for m_i, month in enumerate(MONTHS):
-        train = arm != "CON"
+        train = arm != CONTROL
         st = pd.array([pd.NA] * n, dtype="boolean")
-        if month == 24:
+        if month in LISA.followup_visits:
             st = pd.array(np.where(train & attended[:, m_i], self_train, False), dtype="boolean")
             st[~(train & attended[:, m_i])] = pd.NA
         rows.append(pd.DataFrame({
@@ -220,7 +224,7 @@ def _visit_table(people, a, attended, visit_age, mvc, adherence, self_train, acq
             "attended": attended[:, m_i],
             "age": visit_age[:, m_i],
             "knee_extensor_mvc_nm": np.where(attended[:, m_i], mvc[:, m_i], np.nan),
-            "adherence_sessions_per_week": adherence if month == 12 else np.full(n, np.nan),
+            "adherence_sessions_per_week": adherence if month == LISA.primary_visit else np.full(n, np.nan),
             "self_training": st,
             "mri_acquired": acquired[:, m_i],
             "mri_usable": usable[:, m_i],
@@ -293,10 +297,19 @@ class SignalModel:
     F_i, session noise S, motion noise scaled by the scan's mean FD, an HRT prefrontal signal c
     and ROI noise e. The within-network loading w falls and the between-network loading u rises
     with latent brain age b (segregation declines with age: Chan 2014, Geerligs 2015).
+
+    Parameters
+    ----------
+    a : TrialAssumptions
+        The assumptions.
+    atlas : pandas.DataFrame
+        The ROIs: ``network`` groups them; ``p_j`` is 1 for the ROIs whose optional ``region``
+        is ``"prefrontal"`` and 0 otherwise (0 everywhere for an atlas without regions).
     """
 
-    def __init__(self, a: TrialAssumptions, networks: np.ndarray):
+    def __init__(self, a: TrialAssumptions, atlas: pd.DataFrame):
         self.a = a
+        networks = atlas["network"].to_numpy()
         rng = stream(a.structure_seed, 0)
         self.p = len(networks)
         names, codes = np.unique(networks, return_inverse=True)
@@ -308,7 +321,7 @@ class SignalModel:
         self.sens_w = np.maximum(1 + a.roi_age_sensitivity_sd * rng.standard_normal(self.p), 0.0)
         self.sens_u = np.maximum(1 + a.roi_age_sensitivity_sd * rng.standard_normal(self.p), 0.0)
         self.motion = rng.uniform(0.5, 1.5, self.p)
-        self.pfc = prefrontal_mask().astype(float) if self.p == 160 else np.zeros(self.p)
+        self.pfc = region_mask(atlas, PREFRONTAL).astype(float) if has_regions(atlas) else np.zeros(self.p)
 
     def loadings(self, brain_age: float) -> tuple[np.ndarray, np.ndarray]:
         z = (brain_age - self.a.age_center) / self.a.age_scale

@@ -2,7 +2,10 @@
 
 A synthetic trial is written to disk in the real-data layout (``python -m analysis simulate``,
 with a seed the book does not use) and the trial notebooks are executed with
-``BRAINCLOCK_TRIAL_DIR`` pointing at it, exactly as a user with the real data would run them. Every
+``BRAINCLOCK_TRIAL_DIR`` pointing at it, exactly as a user with the real data would run them.
+Real trial data need a real clock source (the synthetic reference is for the synthetic trial
+only), so a clock fitted on a small synthetic reference is saved and named by
+``BRAINCLOCK_CLOCK``; the pages then say the clock was trained on synthetic data. Every
 output they produce — the HTML of the pages, the embedded CSV downloads, the glued values — and
 the results registry built from them are scanned for every participant id of that directory.
 
@@ -22,6 +25,8 @@ import pytest
 
 from analysis import report
 from analysis._paths import PROJECT_ROOT
+from analysis.clock import fit_clock, save_clock
+from analysis.trial import simulate_reference
 from tests.privacy_scan import find_identifiers
 from tools import bookbuild as _bookbuild
 
@@ -44,10 +49,20 @@ def real_layout_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def executed_on_real_layout(real_layout_dir, tmp_path_factory):
+def saved_clock(tmp_path_factory):
+    reference = simulate_reference(n=300, seed=SEED_NOT_USED_BY_THE_BOOK)
+    path = tmp_path_factory.mktemp("clock") / "synthetic-300.brainclock.zip"
+    return save_clock(fit_clock(reference, seed=SEED_NOT_USED_BY_THE_BOOK), path, atlas=reference.atlas,
+                      training=reference)
+
+
+@pytest.fixture(scope="module")
+def executed_on_real_layout(real_layout_dir, saved_clock, tmp_path_factory):
     outputs = tmp_path_factory.mktemp("executed")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BRAINCLOCK_TRIAL_DIR", str(real_layout_dir))
+        mp.setenv("BRAINCLOCK_CLOCK", str(saved_clock))
+        mp.delenv("BRAINCLOCK_REFERENCE_DIR", raising=False)
         executed = []
         for name in TRIAL_NOTEBOOKS:
             path = PROJECT_ROOT / "notebooks" / f"{name}.py"

@@ -15,6 +15,6 @@ def small_reference(n: int = 60, n_rois: int = 12, n_volumes: int = 60, seed: in
     atlas = atlas.iloc[np.linspace(0, len(atlas) - 1, n_rois).round().astype(int)].reset_index(drop=True)
     a = TrialAssumptions(n_volumes=n_volumes)
     table = sim.simulate_reference_table(seed, a, n)
-    model = sim.SignalModel(a, atlas["network"].to_numpy())
+    model = sim.SignalModel(a, atlas)
     return Reference(table.drop(columns="brain_age"), table[["participant_id", "age", "brain_age"]].copy(),
                      atlas, model, seed=seed)

@@ -16,6 +16,24 @@ def test_fingerprint_follows_data_environment(monkeypatch, tmp_path):
     assert _bookbuild.fingerprint()["BRAINCLOCK_TRIAL_DIR"] != with_dir["BRAINCLOCK_TRIAL_DIR"]
 
 
+def test_fingerprint_follows_reference_dir_and_clock_file(monkeypatch, tmp_path):
+    for var in ("BRAINCLOCK_REFERENCE_DIR", "BRAINCLOCK_CLOCK"):
+        monkeypatch.delenv(var, raising=False)
+    base = _bookbuild.fingerprint()
+    assert base["BRAINCLOCK_REFERENCE_DIR"] == base["BRAINCLOCK_CLOCK"] == ""
+    monkeypatch.setenv("BRAINCLOCK_REFERENCE_DIR", str(tmp_path / "ref"))
+    (tmp_path / "ref").mkdir()
+    with_ref = _bookbuild.fingerprint()["BRAINCLOCK_REFERENCE_DIR"]
+    (tmp_path / "ref" / "participants.tsv").write_text("participant_id\n")
+    assert _bookbuild.fingerprint()["BRAINCLOCK_REFERENCE_DIR"] != with_ref
+    clock = tmp_path / "clock.brainclock.zip"
+    clock.write_bytes(b"one")
+    monkeypatch.setenv("BRAINCLOCK_CLOCK", str(clock))
+    first = _bookbuild.fingerprint()["BRAINCLOCK_CLOCK"]
+    clock.write_bytes(b"two")  # same name, other content: a new fingerprint
+    assert _bookbuild.fingerprint()["BRAINCLOCK_CLOCK"] != first
+
+
 def test_prepare_empties_the_cache_only_when_the_fingerprint_moves(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setattr(_bookbuild, "CACHE_DIR", cache)

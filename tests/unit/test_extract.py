@@ -27,7 +27,7 @@ from analysis.extract import (
     find_scans,
     resolve_atlas,
 )
-from analysis.trial import load_trial
+from analysis.trial import LISA, TrialDataError, load_trial
 
 N_VOL = 80
 TR = 2.0
@@ -227,8 +227,29 @@ def test_output_loads_as_a_trial(simple_run, tmp_path):
                            "mri_usable": "true" if usable else "false",
                            "mean_fd_mm": scan["mean_fd_mm"].iat[0] if usable else "n/a",
                            "n_volumes": scan["n_volumes_kept"].iat[0] if usable else "n/a"})
+    LISA.to_json(trial_dir)
+    # qc.tsv beside visits.tsv: the values present in both agree, so it merges
     pd.DataFrame(visits).to_csv(trial_dir / "visits.tsv", sep="\t", index=False)
+    with_qc = load_trial(trial_dir)
+    assert with_qc.timeseries("02", 12).shape == (N_VOL, 160)
+    # visits.tsv without motion and volume columns: qc.tsv supplies them
+    pd.DataFrame(visits).drop(columns=["mean_fd_mm", "n_volumes"]).to_csv(trial_dir / "visits.tsv", sep="\t",
+                                                                        index=False)
+    from_qc = load_trial(trial_dir)
+    usable = from_qc.visits["mri_usable"]
+    pd.testing.assert_frame_equal(from_qc.visits.loc[usable, ["mean_fd_mm", "n_volumes"]],
+                                  with_qc.visits.loc[usable, ["mean_fd_mm", "n_volumes"]])
+    # a disagreement between the two files is refused, naming both
+    bad = pd.DataFrame(visits)
+    row = int(np.flatnonzero(bad["mri_usable"] == "true")[0])
+    bad.loc[row, "mean_fd_mm"] = float(bad.loc[row, "mean_fd_mm"]) + 0.01
+    bad.to_csv(trial_dir / "visits.tsv", sep="\t", index=False)
+    with pytest.raises(TrialDataError, match=r"file 'qc.tsv', row \d+, column 'mean_fd_mm': rule 'mean_fd_mm must "
+                                             r"agree with visits.tsv'.*visits.tsv row"):
+        load_trial(trial_dir)
+    # without qc.tsv visits.tsv must carry them
     (trial_dir / "qc.tsv").unlink()
+    pd.DataFrame(visits).to_csv(trial_dir / "visits.tsv", sep="\t", index=False)
     trial = load_trial(trial_dir)
     assert trial.timeseries("02", 12).shape == (N_VOL, 160)
 
@@ -287,7 +308,7 @@ def test_coordinate_tsv_atlas_uses_spheres(tmp_path):
     assert atlas.attrs["label_img"] is None and list(atlas.columns) == ["roi", "x", "y", "z", "network", "region"]
 
 
-@pytest.mark.parametrize(("name", "n", "region"), [("dosenbach", 160, False), ("power", 264, False),
+@pytest.mark.parametrize(("name", "n", "region"), [("dosenbach", 160, True), ("power", 264, False),
                                                    ("seitzman", 300, True)])
 def test_builtin_atlases_offline(name, n, region):
     atlas = resolve_atlas(name)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.atlas import dosenbach_atlas
+from analysis.atlas import dosenbach_atlas, prefrontal_mask
 from analysis.trial import TrialDataError, io
 from analysis.trial.reference import (
     MIN_ROIS,
@@ -224,8 +224,12 @@ def test_atlas_digest_name_and_regions():
     assert atlas_digest(atlas) == atlas_digest(atlas.assign(x=atlas["x"] + 1e-9, network="other"))
     assert atlas_digest(atlas) != atlas_digest(atlas.assign(roi=atlas["roi"][::-1].to_numpy()))
     assert atlas_name(atlas.iloc[:60]) == "custom60"
-    assert not has_regions(atlas)
+    assert has_regions(atlas)  # the bundled atlas labels its prefrontal ROIs
+    np.testing.assert_array_equal(region_mask(atlas), prefrontal_mask(atlas.drop(columns="region")))
+    assert region_mask(atlas).sum() > 10 and set(atlas["region"]) == {"prefrontal", "other"}
+    unlabelled = atlas.drop(columns="region")
+    assert not has_regions(unlabelled)
     with pytest.raises(ValueError, match="'prefrontal' not available for this atlas"):
-        region_mask(atlas)
+        region_mask(unlabelled)
     labelled = atlas.assign(region=np.where(atlas["y"] > 30, "prefrontal", "other"))
     assert has_regions(labelled) and region_mask(labelled).sum() == (atlas["y"] > 30).sum()
