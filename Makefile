@@ -20,7 +20,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: help browser setup book book-only test test-unit test-notebooks bench expected notebook clean distclean
+.PHONY: help browser setup book book-only test test-unit test-notebooks bench simulation expected notebook clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -65,6 +65,9 @@ test: setup browser  ## set up, then run every check (unit, notebooks, book buil
 
 test-unit: setup  ## unit tests of the package only
 	$(PY) -m pytest tests/unit
+
+simulation: setup  ## full-pipeline simulation study into results/ (resumable; WORKERS=N, default 1)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m analysis.simstudy.full run --workers $(or $(WORKERS),1)
 
 bench: setup  ## benchmarks (speed and memory goals)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

@@ -42,6 +42,11 @@ def env_path(name: str) -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
+#: The modules of ``analysis.trial`` that make or read the data (not the descriptive tables):
+#: the code behind every cached covariance and brain-age table.
+TRIAL_DATA_MODULES = ("__init__", "design", "errors", "assumptions", "io", "simulator", "core", "reference")
+
+
 def code_digest(patterns) -> str:
     """sha256 of the package's source files matching ``patterns`` (globs relative to ``analysis/``).
 

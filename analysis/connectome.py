@@ -37,7 +37,7 @@ from sklearn.cluster import SpectralClustering
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils.validation import check_is_fitted
 
-from analysis._paths import cache_dir, code_digest
+from analysis._paths import TRIAL_DATA_MODULES, cache_dir, code_digest
 from analysis._threads import n_jobs, parallel_map, single_threaded_blas
 
 __all__ = [
@@ -202,7 +202,8 @@ def shrunk_covariances(
 
 
 #: Package files whose code fixes the covariances of a named (simulated) cohort.
-COVARIANCE_CODE = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.py")
+COVARIANCE_CODE = ("_paths.py", "_threads.py", "atlas.py", *(f"trial/{m}.py" for m in TRIAL_DATA_MODULES),
+                   "connectome.py")
 
 
 def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standardize: bool) -> CovarianceStack:

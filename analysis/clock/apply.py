@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, cache_dir, code_digest, env_path
+from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, cache_dir, code_digest, env_path
 from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
 from analysis.clock.estimator import BrainAgeClock
 from analysis.clock.models import MODELS
@@ -62,7 +62,7 @@ MIN_CORRECTION_PEOPLE = 10
 #: Source files the table depends on, relative to the package: the code that simulates or
 #: loads the data and computes the clock's predictions -- not the validation studies, the
 #: statistics or the pages, whose edits must not throw the cached table away.
-CODE_FILES = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.py",
+CODE_FILES = ("_paths.py", "_threads.py", "atlas.py", *(f"trial/{m}.py" for m in TRIAL_DATA_MODULES), "connectome.py",
               "clock/correction.py", "clock/estimator.py", "clock/models.py", "clock/persist.py",
               "clock/apply.py")
 

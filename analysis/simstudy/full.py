@@ -1,0 +1,1462 @@
+"""Full-pipeline simulation study: the real pipeline, at the trial's size, thousands of times.
+
+The fast path of :mod:`analysis.simstudy` draws predicted ages from the very Gaussian
+random-intercept model the analysis then fits, so its calibration says little about the real
+pipeline. This module repeats the real thing per replicate::
+
+    simulate the trial (analysis.trial.simulate_trial: people, visits, latent brain ages)
+      -> every usable scan's resting-state time series (the simulator's own signal model)
+      -> Ledoit-Wolf covariance -> tangent embedding at the clock's FIXED reference mean
+      -> the clock (trained ONCE on the 2,433-person reference cohort; inference is
+         conditional on it) -> bias correction (Beheshti, Cole, none)
+      -> the primary mixed model and every pre-specified contrast (+ a baseline-adjusted
+         ANCOVA), and the pre-specified multiplicity procedure.
+
+Speed without changing the result
+---------------------------------
+* time series of a chunk of scans are generated as one batched array: each scan still draws
+  from its own seeded stream of the simulator, so the series are **bit-identical** to
+  ``Trial.timeseries`` (a test checks); mixing, AR(1) filtering and covariances are batched;
+* the Ledoit-Wolf shrinkage uses ``sum_t (sum_i x_ti^2)^2`` for the sum of ``X2' X2``
+  (identical in exact arithmetic to scikit-learn's, equal to ~1e-15 in floating point);
+* the clock is a linear function of the tangent vector ``logm(W C W)`` (``W``: the inverse
+  square root of its fixed reference mean), so a prediction is
+  ``const + tr(B logm(W C W)) = const + sum_k log(l_k) (V' B V)_kk`` with ``B`` the ridge
+  coefficients (divided by the scaler's SDs) as a symmetric matrix: one batched ``eigh`` per
+  chunk and no 12,720-edge vectors (a test checks it against ``BrainAgeClock.predict``).
+
+Estimand and truth
+------------------
+The estimand of a contrast "A-B at month m" is the difference between arms in the change of
+the bias-corrected brain age gap from baseline to month m (the arm x visit interaction of
+the primary model). Its true value per replicate is the population latent effect of the
+simulator's assumptions (``effect_<m>m_<arm>``; ``truth_latent``) times the clock's scale
+factor (``truth``): the slope ``b`` of the clock's predicted age on latent brain age for the
+Beheshti and uncorrected scales, ``b / alpha`` for Cole's -- exactly
+``trial_analysis.true_effects(...)["assumed_clock"]`` with ``clock_scale_factor``. ``b`` is
+estimated once per study from a calibration trial (``simstudy.measurement_from_clock``).
+Under the null every arm has zero latent effect, so every truth is 0.
+
+Scenarios that break assumptions (:class:`Scenario`; every knob overridable)
+---------------------------------------------------------------------------
+``mnar``     dropout at 12/24 months depends on the person's own latent brain-age-gap change
+             (``mnar_logodds`` per SD; training arms only by default: trainees whose brain
+             does not respond stop coming). Per-arm attendance counts stay the published ones.
+``slopes``   person-specific linear brain-age slopes (``slope_sd`` y per y): within-person
+             correlation no longer exchangeable.
+``offaxis``  the intervention changes connectivity only in prefrontal ROIs
+             (``offaxis_fraction`` of it elsewhere), so the clock sees a fraction of it.
+``drift``    a global connectivity shift at 24 months in every arm (scanner drift:
+             ``drift_loading`` of a global signal on every ROI).
+``motion``   head motion of the training arms at follow-up scaled by
+             ``motion_ratio_training`` (fitter people lie stiller).
+
+Command line (runs on dask.distributed; resumable; Ctrl-C keeps everything finished)::
+
+    python -m analysis.simstudy.full run --workers 1 --plan default
+    python -m analysis.simstudy.full summary
+    python -m analysis.simstudy.full audit
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib.metadata as md
+import inspect
+import json
+import os
+import platform
+import signal
+import sys
+import time
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from distributed import Client, LocalCluster, as_completed
+from scipy import stats as sps
+from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg.blas import dtrmm
+from threadpoolctl import threadpool_info, threadpool_limits
+from tqdm import tqdm
+
+from analysis.clock import models
+from analysis import atlas, clock, connectome, stats, trial
+from analysis.atlas import dosenbach_atlas
+from analysis.clock import BrainAgeClock, apply_correction
+from analysis.connectome import CovarianceStack
+from analysis.simstudy import fast as simstudy
+from analysis.stats import fdr_bh
+from analysis.trial import TrialAssumptions, simulate_reference, simulate_trial
+from analysis.trial import simulator as _sim
+
+__all__ = [
+    "ANALYSES", "CONTRASTS", "FAMILIES", "HYPOTHESES", "SCENARIOS", "Scenario", "ReplicateKey",
+    "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
+    "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
+    "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
+    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "main",
+]
+
+#: Contrasts of the primary analysis (name -> (arm A, arm B, month)), as in simstudy.
+CONTRASTS = simstudy.CONTRASTS
+#: Pre-specified multiplicity: Holm within each family, families tested in this order as a
+#: serial gatekeeping sequence (a family is tested only if every hypothesis before it was
+#: rejected): primary (12 months), then 24 months, then the secondary HRT vs MIT.
+FAMILIES = (("HRT-CON 12m", "MIT-CON 12m"), ("HRT-CON 24m", "MIT-CON 24m"), ("HRT-MIT 12m", "HRT-MIT 24m"))
+#: Analyses fitted to every replicate: (name, gap scale). ``mixed_*``: the primary mixed model
+#: on that gap; ``ancova_beheshti``: baseline-adjusted ANCOVA of complete cases at each visit.
+ANALYSES = {"mixed_beheshti": "beheshti", "mixed_cole": "cole", "mixed_none": "none",
+            "ancova_beheshti": "beheshti"}
+PRIMARY_ANALYSIS = "mixed_beheshti"
+PRIMARY_CONTRAST = "HRT-CON 12m"
+HYPOTHESES = ("null", "alt")
+#: Default study: (scenario, hypothesis, replicates) in the order they are run.
+DEFAULT_PLAN = (("baseline", "null", 1000), ("baseline", "alt", 1000),
+                ("mnar", "null", 300), ("mnar", "alt", 300), ("slopes", "null", 300), ("slopes", "alt", 300),
+                ("offaxis", "alt", 300), ("drift", "null", 300), ("drift", "alt", 300),
+                ("motion", "null", 300), ("motion", "alt", 300))
+#: Columns of the replicate-level table (one row per replicate x analysis x contrast).
+COLUMNS = ["scenario", "hypothesis", "replicate", "trial_seed", "analysis", "contrast", "estimate", "se",
+           "df", "truth_latent", "truth", "n_scans", "n_people", "seconds"]
+#: Columns an audit compares (``seconds`` is wall time, never reproducible).
+AUDITED = [c for c in COLUMNS if c != "seconds"]
+CHUNK = 64  # scans per batched array (about 20 MB of float64 per array)
+_Z95 = sps.norm.ppf(0.975)
+
+
+# --------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    """Departures from the analysis's assumptions, layered on :class:`TrialAssumptions`.
+
+    Every knob defaults to "off" (the simulator as it is); :data:`SCENARIOS` turns one on.
+
+    Parameters
+    ----------
+    name : str
+        Label (also keys the replicate seeds).
+    mnar_logodds : float
+        Log-odds of dropout per SD of the person's own latent brain-age-gap change since
+        baseline (12-month dropout: change to 12 m; 24-month: change to 24 m). Positive:
+        people whose brain aged more drop out more. 0 = dropout as in the simulator.
+    mnar_arms : {"training", "all"}
+        Arms whose dropout is redrawn that way (the others keep the simulator's dropout).
+    slope_sd : float
+        SD (years of brain age per year) of person-specific linear brain-age slopes.
+    offaxis_fraction : float
+        Fraction of each arm effect expressed outside the prefrontal ROIs (1 = the whole brain
+        ages/rejuvenates along the clock's age axis, as in the simulator; 0 = prefrontal only).
+    drift_loading : float
+        Loading of a global signal added to every ROI at the 24-month visit (all arms).
+    motion_ratio_training : float
+        Factor on the training arms' mean framewise displacement at 12 and 24 months (scans
+        above the exclusion threshold become unusable, and the motion signal scales with it).
+    """
+    name: str = "baseline"
+    mnar_logodds: float = 0.0
+    mnar_arms: str = "training"
+    slope_sd: float = 0.0
+    offaxis_fraction: float = 1.0
+    drift_loading: float = 0.0
+    motion_ratio_training: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mnar_arms not in ("training", "all"):
+            raise ValueError(f"mnar_arms must be 'training' or 'all', got {self.mnar_arms!r}")
+        for name in ("slope_sd", "drift_loading"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.offaxis_fraction <= 1:
+            raise ValueError(f"offaxis_fraction must lie in [0, 1], got {self.offaxis_fraction!r}")
+        if not self.motion_ratio_training > 0:
+            raise ValueError(f"motion_ratio_training must be > 0, got {self.motion_ratio_training!r}")
+
+    def with_overrides(self, **overrides: Any) -> Scenario:
+        """A copy with some knobs replaced; unknown names raise ``TypeError`` naming them."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"unknown scenario parameter(s) {unknown}; known: {sorted(known)}")
+        return dataclasses.replace(self, **overrides)
+
+
+#: The scenarios of the study (assumption: sizes chosen to be plausible yet visible; see docs).
+SCENARIOS: dict[str, Scenario] = {
+    "baseline": Scenario("baseline"),
+    "mnar": Scenario("mnar", mnar_logodds=1.0),
+    "slopes": Scenario("slopes", slope_sd=1.0),
+    "offaxis": Scenario("offaxis", offaxis_fraction=0.0),
+    "drift": Scenario("drift", drift_loading=0.5),
+    "motion": Scenario("motion", motion_ratio_training=0.7),
+}
+
+
+def world(hypothesis: str, n_per_arm: int | None = None) -> TrialAssumptions:
+    """The simulator's assumptions under ``hypothesis``: ``"null"`` (no arm effect at all:
+    ``TrialAssumptions.null()``) or ``"alt"`` (the published effects, ``TrialAssumptions()``).
+
+    ``n_per_arm`` shrinks the trial (``simstudy.scaled_assumptions``; for tests); ``None`` is
+    LISA's size.
+    """
+    if hypothesis not in HYPOTHESES:
+        raise ValueError(f"hypothesis must be one of {HYPOTHESES}, got {hypothesis!r}")
+    a = TrialAssumptions.null() if hypothesis == "null" else TrialAssumptions()
+    return a if n_per_arm is None else simstudy.scaled_assumptions(a, int(n_per_arm))
+
+
+@dataclass(frozen=True, order=True)
+class ReplicateKey:
+    """Identity of one replicate; its seeds derive from it alone."""
+    scenario: str
+    hypothesis: str
+    replicate: int
+
+
+def replicate_seed(root: int, key: ReplicateKey) -> np.random.SeedSequence:
+    """``SeedSequence(root, spawn_key=(crc32(scenario), hypothesis index, replicate))``.
+
+    Keyed by what the replicate *is*, so results never depend on the number of workers, the
+    order of completion, or which other replicates are run.
+    """
+    return np.random.SeedSequence(int(root), spawn_key=(zlib.crc32(key.scenario.encode()),
+                                                        HYPOTHESES.index(key.hypothesis), int(key.replicate)))
+
+
+# --------------------------------------------------------------------------------------
+# The clock as a linear form on the tangent space
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClockForm:
+    """A fitted tangent + ridge clock reduced to what prediction needs.
+
+    With ``L`` the Cholesky factor of the clock's fixed tangent reference mean ``R = L L'``,
+    ``L^-1 C L^-T = Q (W C W) Q'`` for an orthogonal ``Q`` (``W = R^-1/2``), so
+    ``tr(B logm(W C W)) = tr(Bq logm(L^-1 C L^-T))`` with ``Bq = Q B Q'``: the prediction is
+    ``const + sum_k log(l_k) (V' Bq V)_kk`` over the eigenpairs of ``L^-1 C L^-T`` (triangular
+    whitening costs half a full one). ``correction``: ``BrainAgeClock.correction_``.
+    """
+    inv_chol: np.ndarray
+    B: np.ndarray
+    const: float
+    correction: Mapping[str, float]
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for array in (self.inv_chol, self.B, np.array([self.const])):
+            h.update(np.ascontiguousarray(array, dtype=float).tobytes())
+        h.update(json.dumps(dict(self.correction), sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+
+def clock_form(clock: BrainAgeClock) -> ClockForm:
+    """:class:`ClockForm` of a fitted ``BrainAgeClock(connectivity="tangent", model="ridge")``."""
+    if clock.connectivity != "tangent" or clock.model != "ridge":
+        raise ValueError(f"need a tangent + ridge clock, got connectivity={clock.connectivity!r}, model={clock.model!r}")
+    scaler, ridge = clock.model_[0], clock.model_[-1]
+    coef = ridge.coef_ / scaler.scale_
+    const = float(ridge.intercept_ - coef @ scaler.mean_)
+    p = clock.features_.n_rois_
+    rows, cols = np.tril_indices(p, k=-1)
+    B = np.zeros((p, p))
+    B[rows, cols] = coef / 2
+    B[cols, rows] = coef / 2
+    W = clock.features_.whitening_
+    R = clock.features_.mean_
+    L = cholesky((R + R.T) / 2, lower=True)
+    inv_chol = solve_triangular(L, np.eye(p), lower=True)
+    Q = inv_chol @ np.linalg.inv(W)  # orthogonal: L^-1 = Q W
+    Bq = Q @ B @ Q.T
+    return ClockForm(np.ascontiguousarray(np.tril(inv_chol)), (Bq + Bq.T) / 2, const,
+                     {k: float(v) for k, v in clock.correction_.items()})
+
+
+def predict(form: ClockForm, covariances: np.ndarray, *, chunk: int = CHUNK) -> np.ndarray:
+    """Predicted (uncorrected) age of each covariance (see :class:`ClockForm`), batched by chunk."""
+    covariances = np.asarray(covariances, dtype=float)
+    return np.concatenate([_predict(form, covariances[i:i + chunk]) for i in range(0, len(covariances), chunk)])
+
+
+def _predict(form: ClockForm, covariances: np.ndarray) -> np.ndarray:
+
+    c, p, _ = covariances.shape
+    # C_i L^-T for all i at once (rows stacked), then L^-1 (.) for all i (columns stacked)
+    right = dtrmm(1.0, form.inv_chol, covariances.reshape(c * p, p), side=1, lower=1, trans_a=1)
+    stacked = np.ascontiguousarray(right.reshape(c, p, p).transpose(1, 0, 2).reshape(p, c * p))
+    both = dtrmm(1.0, form.inv_chol, stacked, side=0, lower=1, trans_a=0)
+    whitened = both.reshape(p, c, p).transpose(1, 0, 2)
+    values, vectors = np.linalg.eigh(whitened)
+    if np.any(values <= 0):
+        raise ValueError(f"a whitened covariance is not positive definite (smallest eigenvalue {values.min():.3g})")
+    cat = np.ascontiguousarray(vectors.transpose(1, 0, 2).reshape(p, c * p))
+    weights = np.einsum("ij,ij->j", cat, form.B @ cat).reshape(c, p)
+    return form.const + np.einsum("ck,ck->c", np.log(values), weights)
+
+
+# --------------------------------------------------------------------------------------
+# Batched time series and covariances
+# --------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _signal_model(assumptions: TrialAssumptions):
+
+    return _sim.SignalModel(assumptions, dosenbach_atlas())
+
+
+def _ledoit_wolf(x: np.ndarray) -> np.ndarray:
+    """Ledoit-Wolf covariance of one (time x ROI) series (scikit-learn's estimator)."""
+    n, p = x.shape
+    X = x - x.mean(axis=0)
+    S = X.T @ X / n
+    X2 = X * X
+    trace = X2.sum(axis=0) / n
+    mu = trace.sum() / p
+    beta_ = np.sum(X2.sum(axis=1) ** 2)
+    delta_ = np.sum(S * S)
+    beta = (beta_ / n - delta_) / (p * n)
+    delta = (delta_ - 2.0 * mu * trace.sum() + p * mu**2) / p
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0 else beta / delta
+    C = (1.0 - shrinkage) * S
+    C.flat[:: p + 1] += shrinkage * mu
+    return C
+
+
+def scan_covariances(
+    assumptions: TrialAssumptions,
+    seed: int,
+    person: np.ndarray,
+    month: np.ndarray,
+    brain_age: np.ndarray,
+    fd: np.ndarray,
+    prefrontal: np.ndarray,
+    *,
+    drift: np.ndarray | None = None,
+    drift_seed: np.random.SeedSequence | None = None,
+    chunk: int = CHUNK,
+) -> np.ndarray:
+    """Ledoit-Wolf covariances of trial scans generated by the simulator's signal model.
+
+    Parameters
+    ----------
+    assumptions : TrialAssumptions
+        The world (its signal-model fields).
+    seed : int
+        The trial's seed (``simulate_trial(seed)``): each scan draws from the simulator's own
+        stream for (person, month), so without scenario terms the series are bit-identical to
+        ``simulate_trial(seed).timeseries(...)``.
+    person, month : ndarray of shape (n_scans,)
+        Row index of the person in ``participants`` and the visit month.
+    brain_age : ndarray of shape (n_scans,) or (n_scans, n_rois)
+        Latent brain age driving the loadings (per ROI for off-axis effects).
+    fd, prefrontal : ndarray of shape (n_scans,)
+        Mean framewise displacement and the loading of the HRT prefrontal signal.
+    drift : ndarray of shape (n_scans,), optional
+        Loading of an extra global signal on every ROI, drawn from ``drift_seed``'s streams.
+
+    Returns
+    -------
+    ndarray of shape (n_scans, n_rois, n_rois)
+    """
+    a, model = assumptions, _signal_model(assumptions)
+    p, T, nn = model.p, a.n_volumes, model.n_networks
+    r_f, r_s = a.fingerprint_rank, a.session_rank
+    k = nn + 1 + r_f + r_s + 2
+    b = np.sqrt(1 - a.ar1**2)
+    brain_age = np.asarray(brain_age, float)
+    out = np.empty((len(person), p, p))
+    fingerprints: dict[int, np.ndarray] = {}
+    for start in range(0, len(person), chunk):
+        sel = np.arange(start, min(start + chunk, len(person)))
+        c = len(sel)
+        ages = brain_age[sel] if brain_age.ndim == 2 else brain_age[sel, None]
+        w, u = model.loadings(ages)
+        load = np.empty((c, k, p))
+        load[:, :nn] = model.member[None] * w[:, None, :]
+        load[:, nn] = u
+        latent = np.empty((c, T, k))
+        noise = np.empty((c, T, p))
+        for j, i in enumerate(sel):
+            who, when = int(person[i]), int(month[i])
+            rng = _sim.stream(seed, _sim.KIND_TRIAL, _sim._STREAM_SCAN, who, when)
+            if who not in fingerprints:
+                fingerprints[who] = model.fingerprint(seed, _sim.KIND_TRIAL, who)
+            load[j, nn + 1:nn + 1 + r_f] = fingerprints[who]
+            load[j, nn + 1 + r_f:k - 2] = a.session_sd * rng.standard_normal((r_s, p))
+            load[j, k - 2] = a.motion_sd_per_mm * fd[i] * model.motion
+            load[j, k - 1] = prefrontal[i] * model.pfc
+            latent[j] = rng.standard_normal((T, k))
+            noise[j] = rng.standard_normal((T, p))
+        x = np.matmul(latent, load) + a.unique_sd * noise
+        if drift is not None and np.any(drift[sel] != 0):
+            for j, i in enumerate(sel):
+                if drift[i] != 0:
+                    g = np.random.default_rng(np.random.SeedSequence(
+                        drift_seed.entropy, spawn_key=(*drift_seed.spawn_key, 7, int(person[i]), int(month[i]))))
+                    x[j] += drift[i] * g.standard_normal((T, 1))
+        # AR(1) with a stationary start, as the simulator's lfilter (same operations, same bits)
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        y = np.empty_like(x)
+        y[0] = b * x[0] + (1 - b) * x[0]
+        for t in range(1, T):
+            y[t] = b * x[t] + a.ar1 * y[t - 1]
+        for j in range(c):
+            out[sel[j]] = _ledoit_wolf(y[:, j, :])
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# The study: clock trained once, scale factors, worlds
+# --------------------------------------------------------------------------------------
+@dataclass
+class Study:
+    """Everything fixed across replicates: shipped to each worker once.
+
+    Attributes
+    ----------
+    form : ClockForm
+        The clock (trained once on the reference cohort).
+    scale_factor : dict
+        Latent-to-clock factor per gap scale (``b`` for beheshti/none, ``b/alpha`` for cole).
+    measurement : dict
+        The clock's measurement model (``simstudy.MeasurementModel`` fields) for the fast path.
+    root_seed : int
+        Root of every replicate seed.
+    scenarios : dict
+        Scenario name -> :class:`Scenario`.
+    info : dict
+        Provenance of the clock (reference size, seed, penalty, digest, training time).
+    n_per_arm : int or None
+        Trial size (``None``: LISA's; smaller only for tests).
+    """
+    form: ClockForm
+    scale_factor: dict
+    measurement: dict
+    root_seed: int = 2026
+    scenarios: dict = field(default_factory=lambda: dict(SCENARIOS))
+    info: dict = field(default_factory=dict)
+    n_per_arm: int | None = None
+
+
+def _train_clock(n_reference: int, seed: int) -> BrainAgeClock:
+    reference = simulate_reference(n_reference, seed=seed)
+    a = TrialAssumptions()
+    model = _signal_model(a)
+    covs = np.empty((n_reference, model.p, model.p))
+    for i, series in enumerate(reference.iter_timeseries()):
+        covs[i] = _ledoit_wolf(series)
+    return BrainAgeClock(connectivity="tangent", random_state=seed).fit(
+        CovarianceStack(covs), reference.participants["age"].to_numpy(float))
+
+
+def build_study(n_reference: int = 2433, *, seed: int = 0, root_seed: int = 2026,
+                calibration_seed: int = 10_000, scenarios: Mapping[str, Scenario] | None = None,
+                n_per_arm: int | None = None) -> Study:
+    """Train the clock once on the synthetic reference cohort and characterise it.
+
+    The clock is the book's (tangent + ridge, ``random_state=seed``) trained on
+    ``simulate_reference(n_reference, seed)``; its measurement model (hence the scale factors
+    that define the truth) comes from applying it to a separate calibration trial
+    (``simulate_trial(calibration_seed)``, published world).
+    """
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        clock = _train_clock(n_reference, seed)
+        seconds = time.perf_counter() - start
+        form = clock_form(clock)
+        trial = simulate_trial(calibration_seed, assumptions=world("alt", n_per_arm))
+        scans = trial.scans
+        arrays = _person_month(trial)
+        idx = scans["participant_id"].map(arrays["index"]).to_numpy()
+        month = scans["month"].to_numpy(int)
+        col = month // 12
+        a = trial.assumptions
+        covs = scan_covariances(a, calibration_seed, idx, month, arrays["brain_age"][idx, col],
+                                arrays["fd"][idx, col], arrays["prefrontal"][idx, col])
+        predicted = predict(form, covs)
+    model = simstudy.MeasurementModel.fit(arrays["brain_age"][idx, col], predicted, idx,
+                                          mean_fd_mm=arrays["fd"][idx, col], correction=form.correction)
+    factors = {scale: float(model.scale_factor(scale)) for scale in simstudy.SCALES}
+    info = {"n_reference": n_reference, "clock_seed": seed, "calibration_seed": calibration_seed,
+            "ridge_alpha": float(clock.model_[-1].alpha_), "clock_digest": form.digest(),
+            "clock_training_seconds": round(seconds, 1)}
+    return Study(form, factors, dataclasses.asdict(model), root_seed,
+                 dict(SCENARIOS if scenarios is None else scenarios), info, n_per_arm)
+
+
+def _person_month(trial) -> dict[str, np.ndarray]:
+    """Person x month (0, 12, 24) arrays of a simulated trial."""
+    people = trial.participants
+    n = len(people)
+    index = {pid: i for i, pid in enumerate(people["participant_id"])}
+    v = trial.visits
+    rows = v["participant_id"].map(index).to_numpy()
+    cols = (v["month"].to_numpy(int) // 12)
+
+    def grid(values, fill, dtype=float):
+        out = np.full((n, 3), fill, dtype=dtype)
+        out[rows, cols] = values
+        return out
+
+    a = trial.assumptions
+    arm = people["arm"].map({name: i for i, name in enumerate(simstudy.ARMS)}).to_numpy()
+    effect = np.zeros((n, 3))
+    for j, month in ((1, 12), (2, 24)):
+        effect[:, j] = np.select([arm == 0, arm == 1], [getattr(a, f"effect_{month}m_hrt"),
+                                                        getattr(a, f"effect_{month}m_mit")], 0.0)
+    prefrontal = np.zeros((n, 3))
+    prefrontal[arm == 0, 1] = a.prefrontal_hrt_12m
+    prefrontal[arm == 0, 2] = a.prefrontal_hrt_24m
+    return {
+        "index": index, "arm": arm, "female": (people["sex"].to_numpy() == "F").astype(float),
+        "age": grid(v["age"].to_numpy(float), np.nan),
+        "attended": grid(v["attended"].to_numpy(bool), False, bool),
+        "acquired": grid(v["mri_acquired"].to_numpy(bool), False, bool),
+        "usable": grid(v["mri_usable"].to_numpy(bool), False, bool),
+        "fd": grid(v["mean_fd_mm"].to_numpy(float), np.nan),
+        "brain_age": _truth_grid(trial.truth, index, n),
+        "effect": effect, "prefrontal": prefrontal,
+    }
+
+
+def _truth_grid(truth: pd.DataFrame, index: dict, n: int) -> np.ndarray:
+    out = np.full((n, 3), np.nan)
+    out[truth["participant_id"].map(index).to_numpy(), truth["month"].to_numpy(int) // 12] = truth["brain_age"].to_numpy(float)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# One replicate
+# --------------------------------------------------------------------------------------
+def _gumbel_keep(rng, logits: np.ndarray, n_drop: int) -> np.ndarray:
+    keys = logits + rng.gumbel(size=len(logits))
+    keep = np.ones(len(logits), bool)
+    if n_drop > 0:
+        keep[np.argsort(-keys, kind="stable")[:n_drop]] = False
+    return keep
+
+
+def _apply_mnar(d: dict, sc: Scenario, a: TrialAssumptions, rng) -> None:
+    """Redraw dropout of the chosen arms from the person's own latent gap change (exact counts)."""
+    gap = d["brain_age"] - d["age_true"]
+    change = gap - gap[:, [0]]
+    z = (change - np.nanmean(change, axis=0)) / np.where(np.nanstd(change, axis=0) > 0, np.nanstd(change, axis=0), 1)
+    eligible = d["acquired"][:, 0]
+    base = a.dropout_no_mri_logodds * ~eligible
+    arms = (0, 1) if sc.mnar_arms == "training" else (0, 1, 2)
+    missed = rng.random((len(z), 2)) < a.mri_followup_missed
+    for k in arms:
+        idx = np.flatnonzero(d["arm"] == k)
+        keep12 = idx[_gumbel_keep(rng, base[idx] + sc.mnar_logodds * z[idx, 1], len(idx) - a.attended_12m[k])]
+        keep24 = keep12[_gumbel_keep(rng, base[keep12] + sc.mnar_logodds * z[keep12, 2],
+                                     len(keep12) - a.attended_24m[k])]
+        att = np.zeros((len(idx), 3), bool)
+        att[:, 0] = True
+        att[np.isin(idx, keep12), 1] = True
+        att[np.isin(idx, keep24), 2] = True
+        d["attended"][idx] = att
+        d["acquired"][idx, 1:] = eligible[idx, None] & att[:, 1:] & ~missed[idx]
+    d["fd"] = np.where(d["acquired"], d["fd_all"], np.nan)
+    d["usable"] = d["acquired"] & (d["fd_all"] <= a.fd_exclusion_mm)
+
+
+def _scenario_data(trial, sc: Scenario, rng) -> dict:
+    """Person x month arrays with the scenario's departures applied."""
+    a = trial.assumptions
+    d = _person_month(trial)
+    n = len(d["arm"])
+    # visit age without the recorded jitter is not needed: chronological age at the visit
+    d["age_true"] = d["age"]
+    # a person's FD at unscanned visits is not recorded; for redrawn attendance draw it
+    # from the simulator's motion model given the person's recorded visits (only MNAR needs it)
+    d["fd_all"] = d["fd"].copy()
+    if sc.slope_sd > 0:
+        slope = sc.slope_sd * rng.standard_normal(n)
+        d["brain_age"] = d["brain_age"] + slope[:, None] * np.array([0.0, 1.0, 2.0])
+    if sc.motion_ratio_training != 1.0:
+        training = d["arm"] != 2
+        d["fd"][training, 1:] = d["fd"][training, 1:] * sc.motion_ratio_training
+        d["fd_all"] = d["fd"].copy()
+        d["usable"] = d["acquired"] & (np.nan_to_num(d["fd"], nan=np.inf) <= a.fd_exclusion_mm)
+    if sc.mnar_logodds != 0:
+        fill = _fill_fd(d["fd_all"], a, rng)
+        d["fd_all"] = fill
+        _apply_mnar(d, sc, a, rng)
+    d["usable"] &= ~np.isnan(d["brain_age"])
+    return d
+
+
+def _fill_fd(fd: np.ndarray, a: TrialAssumptions, rng) -> np.ndarray:
+    """Mean FD at visits the simulator did not record: the person's mean log FD + visit noise."""
+    log = np.log(fd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # people never scanned: median used
+        person = np.nanmean(log, axis=1)
+    person = np.where(np.isnan(person), np.log(a.fd_median_mm), person)
+    drawn = np.exp(person[:, None] + a.fd_visit_sd * rng.standard_normal(fd.shape))
+    return np.where(np.isnan(fd), np.round(drawn, 3), fd)
+
+
+def _ancova(gap: np.ndarray, d: dict, person: np.ndarray, col: np.ndarray, month: int) -> list[tuple]:
+    """Baseline-adjusted ANCOVA at ``month`` (people scanned at 0 and ``month``): estimate, SE, df."""
+    n = len(d["arm"])
+    g = np.full((n, 3), np.nan)
+    g[person, col] = gap
+    j = month // 12
+    ok = ~np.isnan(g[:, 0]) & ~np.isnan(g[:, j])
+    arm = d["arm"][ok]
+    X = np.column_stack([np.ones(ok.sum()), arm == 0, arm == 1, g[ok, 0], d["age"][ok, j] - 66.0,
+                         d["female"][ok], d["fd"][ok, j]]).astype(float)
+    y = g[ok, j]
+    xtx_inv = np.linalg.inv(X.T @ X)
+    beta = xtx_inv @ X.T @ y
+    df = len(y) - X.shape[1]
+    s2 = float(np.sum((y - X @ beta) ** 2) / df)
+    cov = s2 * xtx_inv
+    out = []
+    for weights in ((0, 1, 0), (0, 0, 1), (0, 1, -1)):
+        w = np.zeros(X.shape[1])
+        w[:3] = weights
+        out.append((float(w @ beta), float(np.sqrt(w @ cov @ w)), float(df)))
+    return out  # HRT-CON, MIT-CON, HRT-MIT
+
+
+def run_replicate(key: ReplicateKey, study: Study) -> pd.DataFrame:
+    """One full-pipeline replicate: rows of :data:`COLUMNS` (analysis x contrast)."""
+    start = time.perf_counter()
+    sc = study.scenarios[key.scenario]
+    a = world(key.hypothesis, study.n_per_arm)
+    seq = replicate_seed(study.root_seed, key)
+    trial_seed = int(seq.generate_state(1, np.uint32)[0])
+    scenario_seq = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 1))
+    rng = np.random.default_rng(scenario_seq)
+    with threadpool_limits(limits=1):
+        trial = simulate_trial(trial_seed, assumptions=a)
+        d = _scenario_data(trial, sc, rng)
+        person, col = np.nonzero(d["usable"])
+        month = col * 12
+        ba = d["brain_age"][person, col]
+        if sc.offaxis_fraction != 1.0:  # the arm effect reaches non-prefrontal ROIs only partly
+            pfc = _signal_model(a).pfc
+            effect = d["effect"][person, col]
+            share = pfc + sc.offaxis_fraction * (1 - pfc)
+            ba = (ba - effect)[:, None] + effect[:, None] * share[None, :]
+        drift = (month == 24) * sc.drift_loading if sc.drift_loading else None
+        covs = scan_covariances(a, trial_seed, person, month, ba, d["fd"][person, col],
+                                d["prefrontal"][person, col], drift=drift,
+                                drift_seed=scenario_seq)
+        predicted = predict(study.form, covs)
+        age = d["age"][person, col]
+        scans = {"person": person, "arm": d["arm"][person], "month": month, "age": age,
+                 "female": d["female"][person], "mean_fd_mm": d["fd"][person, col]}
+        truth_latent = simstudy.true_contrasts(a)
+        rows = []
+        for analysis, scale in ANALYSES.items():
+            gap = apply_correction(predicted, age, study.form.correction, scale)
+            if analysis.startswith("mixed"):
+                res = [(e, s, np.inf) for e, s in simstudy.primary_contrasts(gap, scans)]
+            else:
+                per = {m: _ancova(gap, d, person, col, m) for m in (12, 24)}
+                order = {"HRT-CON": 0, "MIT-CON": 1, "HRT-MIT": 2}
+                res = [per[m][order[f"{x}-{y}"]] for x, y, m in CONTRASTS.values()]
+            for name, (est, se, df), tl in zip(CONTRASTS, res, truth_latent):
+                rows.append((key.scenario, key.hypothesis, key.replicate, trial_seed, analysis, name,
+                             est, se, df, float(tl), float(tl * study.scale_factor[scale]),
+                             len(person), len(np.unique(person))))
+    seconds = time.perf_counter() - start
+    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    frame["seconds"] = round(seconds, 3)
+    return frame
+
+
+# --------------------------------------------------------------------------------------
+# Provenance
+# --------------------------------------------------------------------------------------
+def _source_files() -> list[Path]:
+    """Source files a replicate depends on (found from the objects used, so it survives moves)."""
+    objects = [sys.modules[__name__], simstudy, trial, _sim, connectome, clock, atlas, stats,
+               sys.modules[TrialAssumptions.__module__], sys.modules[BrainAgeClock.__module__], models]
+    files = {Path(inspect.getsourcefile(o)).resolve() for o in objects if o is not None}
+    return sorted(files)
+
+
+def code_fingerprint() -> str:
+    """sha256 over the source files of every module a replicate runs (names + contents)."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in _source_files():
+        try:
+            name = str(path.relative_to(root))
+        except ValueError:
+            name = path.name
+        h.update(name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _versions() -> dict:
+
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "scikit-learn", "pandas", "nilearn", "threadpoolctl", "dask", "distributed"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _machine() -> dict:
+
+    blas = sorted(({k: i.get(k) for k in ("internal_api", "version", "architecture")} for i in threadpool_info()
+                   if i.get("user_api") == "blas"), key=lambda b: json.dumps(b, sort_keys=True))  # load order varies
+    return {"cpu": _cpu(), "machine": platform.machine(), "system": platform.system(), "blas": blas}
+
+
+# --------------------------------------------------------------------------------------
+# Artifact: table + provenance + clock, resumable parts
+# --------------------------------------------------------------------------------------
+def _paths(out: str | Path) -> dict[str, Path]:
+    out = Path(out)
+    stem = out.name
+    return {"table": out.parent / f"{stem}.csv.gz", "json": out.parent / f"{stem}.json",
+            "clock": out.parent / f"{stem}_clock.npz", "parts": out.parent / f"{stem}.parts"}
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_study(study: Study, path: Path) -> None:
+    """The clock form, scale factors and measurement model as a committed ``.npz``."""
+    meta = json.dumps({"scale_factor": study.scale_factor, "measurement": study.measurement,
+                       "root_seed": study.root_seed, "info": study.info, "n_per_arm": study.n_per_arm,
+                       "correction": dict(study.form.correction), "const": study.form.const,
+                       "scenarios": {k: dataclasses.asdict(v) for k, v in study.scenarios.items()}})
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, inv_chol=study.form.inv_chol, B=study.form.B, meta=np.array(meta))
+    _atomic_write(path, write)
+
+
+def load_study(path: Path) -> Study:
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        form = ClockForm(z["inv_chol"].copy(), z["B"].copy(), float(meta["const"]), meta["correction"])
+    scenarios = {k: Scenario(**v) for k, v in meta["scenarios"].items()}
+    return Study(form, meta["scale_factor"], meta["measurement"], int(meta["root_seed"]), scenarios, meta["info"],
+                 meta.get("n_per_arm"))
+
+
+def load_table(out: str | Path = "results/simulation_full") -> pd.DataFrame:
+    """Every stored replicate row: the consolidated table plus any parts not yet merged."""
+    return _load(out)[0]
+
+
+def _load(out) -> tuple[pd.DataFrame, list[Path]]:
+    paths = _paths(out)
+    frames, parts = [], []
+    if paths["table"].exists():
+        frames.append(_read_csv(paths["table"]))
+    if paths["parts"].is_dir():
+        parts = sorted(paths["parts"].glob("part-*.csv"))
+        frames += [_read_csv(p) for p in parts]
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS), parts
+    table = pd.concat(frames, ignore_index=True)
+    table = table.drop_duplicates(["scenario", "hypothesis", "replicate", "analysis", "contrast"], keep="first")
+    return _sorted(table), parts
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # exact float round trip (pandas >= 3 parses exactly by default); "null" is a hypothesis,
+    # not a missing value
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN"], **exact,
+                       dtype={"scenario": str, "hypothesis": str, "analysis": str, "contrast": str})
+
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    order = {name: i for i, name in enumerate(CONTRASTS)}
+    aorder = {name: i for i, name in enumerate(ANALYSES)}
+    keys = table.assign(_c=table["contrast"].map(order), _a=table["analysis"].map(aorder))
+    keys = keys.sort_values(["scenario", "hypothesis", "replicate", "_a", "_c"], kind="stable")
+    return keys.drop(columns=["_c", "_a"]).reset_index(drop=True)[COLUMNS]
+
+
+def consolidate(out: str | Path) -> pd.DataFrame:
+    """Merge part files into the compressed table (atomically), then remove the parts merged.
+
+    Safe while a run is writing new parts: only the parts read are removed.
+    """
+    paths = _paths(out)
+    table, parts = _load(out)
+    if len(table):
+        _atomic_write(paths["table"], lambda tmp: table.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}))
+    for part in parts:
+        part.unlink()
+    return table
+
+
+def _write_part(paths: dict, frames: list[pd.DataFrame]) -> None:
+    paths["parts"].mkdir(parents=True, exist_ok=True)
+    name = f"part-{time.time_ns()}-{os.getpid()}.csv"
+    frame = pd.concat(frames, ignore_index=True)
+    _atomic_write(paths["parts"] / name, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def plan(spec: Sequence[tuple[str, str, int]] = DEFAULT_PLAN) -> list[ReplicateKey]:
+    """Replicate keys of a study plan, in run order."""
+    keys = []
+    for scenario, hypothesis, n in spec:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; known: {sorted(SCENARIOS)}")
+        if hypothesis not in HYPOTHESES:
+            raise ValueError(f"hypothesis must be one of {HYPOTHESES}, got {hypothesis!r}")
+        keys += [ReplicateKey(scenario, hypothesis, i) for i in range(int(n))]
+    return keys
+
+
+def _done_keys(table: pd.DataFrame) -> set[ReplicateKey]:
+    if table.empty:
+        return set()
+    unique = table[["scenario", "hypothesis", "replicate"]].drop_duplicates()
+    return {ReplicateKey(s, h, int(r)) for s, h, r in unique.itertuples(index=False)}
+
+
+def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dict:
+    old = json.loads(paths["json"].read_text()) if paths["json"].exists() else {}
+    runs = old.get("runs", []) + [{"command": command, "workers": workers, "wall_seconds": round(wall, 1),
+                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(),
+                                   "versions": _versions()}]
+    counts = (table.groupby(["scenario", "hypothesis"])["replicate"].nunique().reset_index()
+              .rename(columns={"replicate": "n"}).to_dict("records")) if len(table) else []
+    return {
+        "artifact": "full-pipeline simulation study (analysis.simstudy.full)",
+        "code_fingerprint": fingerprint, "source_files": [p.name for p in _source_files()],
+        "root_seed": study.root_seed,
+        "seeding": "SeedSequence(root_seed, spawn_key=(crc32(scenario), hypothesis index (null=0, alt=1), replicate))",
+        "scenarios": {k: dataclasses.asdict(v) for k, v in study.scenarios.items()},
+        "clock": study.info, "scale_factor": study.scale_factor, "measurement": study.measurement,
+        "replicates": counts, "rows": int(len(table)),
+        "versions": _versions(), "machine": _machine(), "runs": runs,
+        "truth": "truth = truth_latent (assumed effect difference) x scale_factor[scale] (slope of predicted on latent brain age; /cole_slope for Cole)",
+    }
+
+
+def run_study(
+    keys: Sequence[ReplicateKey],
+    *,
+    out: str | Path = "results/simulation_full",
+    workers: int = 1,
+    scheduler: str | None = None,
+    n_reference: int = 2433,
+    root_seed: int = 2026,
+    flush_every: int = 10,
+    progress: bool = True,
+    command: str = "",
+    study: Study | None = None,
+) -> pd.DataFrame:
+    """Run the replicates ``keys`` not already stored in ``out``, on dask.distributed.
+
+    ``workers=0`` runs serially in this process; otherwise a ``LocalCluster`` of ``workers``
+    single-threaded processes, or the cluster at ``scheduler``. Finished replicates are written
+    every ``flush_every`` as an atomic part file, so an interruption (Ctrl-C) loses only the
+    replicates still running; the parts are merged into ``<out>.csv.gz`` at the end.
+    """
+    paths = _paths(out)
+    paths["table"].parent.mkdir(parents=True, exist_ok=True)
+    fingerprint = code_fingerprint()
+    if paths["json"].exists():
+        stored = json.loads(paths["json"].read_text()).get("code_fingerprint")
+        if stored and stored != fingerprint and paths["table"].exists():
+            raise RuntimeError(f"{paths['table']} was written by other code (fingerprint {stored[:12]}, now "
+                               f"{fingerprint[:12]}): move it away or pass another --out to start afresh")
+    if study is None:
+        if paths["clock"].exists():
+            study = load_study(paths["clock"])
+        else:
+            study = build_study(n_reference, root_seed=root_seed)
+            save_study(study, paths["clock"])
+    done = _done_keys(load_table(out))
+    todo = [k for k in keys if k not in done]
+    start = time.perf_counter()
+    if todo:  # provenance first, so an unfinished artifact is self-describing
+        prov = _provenance(paths, study, command + "  [running]", workers, 0.0, fingerprint, load_table(out))
+        prov["runs"] = prov["runs"][:-1]
+        prov["status"] = f"running: {len(todo)} replicates to go"
+        _atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
+    try:
+        if todo:
+            _execute(todo, study, paths, workers, scheduler, flush_every, progress)
+    finally:
+        table = consolidate(out)
+        prov = _provenance(paths, study, command, workers, time.perf_counter() - start, fingerprint, table)
+        missing = len([k for k in keys if k not in _done_keys(table)])
+        prov["status"] = "complete" if not missing else f"incomplete: {missing} replicates of the plan to go (rerun to resume)"
+        _atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
+    return table
+
+
+def _execute(todo, study, paths, workers, scheduler, flush_every, progress) -> None:
+
+    bar = tqdm(total=len(todo), disable=not progress, unit="replicate", smoothing=0.05)
+    pending: list[pd.DataFrame] = []
+
+    def finished(frame):
+        pending.append(frame)
+        bar.update(1)
+        if len(pending) >= flush_every:
+            _write_part(paths, pending)
+            pending.clear()
+            if len(list(paths["parts"].glob("part-*.csv"))) >= 20:
+                consolidate(paths["table"].parent / paths["table"].name[: -len(".csv.gz")])
+
+    try:
+        if workers == 0 and scheduler is None:
+            for key in todo:
+                finished(run_replicate(key, study))
+        else:
+            _execute_dask(todo, study, workers, scheduler, finished)
+    finally:
+        if pending:
+            _write_part(paths, pending)
+        bar.close()
+
+
+def _execute_dask(todo, study, workers, scheduler, finished) -> None:
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    root = str(Path(__file__).resolve().parent.parent)  # workers import this very package
+    os.environ["PYTHONPATH"] = root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=40)
+    client = Client(scheduler if scheduler else cluster)
+    try:
+        shipped = client.scatter(study, broadcast=True)  # the clock goes to each worker once
+        window = max(4, 4 * len(client.scheduler_info()["workers"]))
+        queue = list(todo)
+        futures = as_completed()
+        for key in queue[:window]:
+            futures.add(client.submit(run_replicate, key, shipped, pure=False))
+        queue = queue[window:]
+        for future in futures:
+            finished(future.result())
+            future.release()
+            if queue:
+                futures.add(client.submit(run_replicate, queue.pop(0), shipped, pure=False))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------------------
+# Operating characteristics
+# --------------------------------------------------------------------------------------
+def _inference(table: pd.DataFrame) -> pd.DataFrame:
+    """p-values and 95% CIs from estimate, SE and df (normal for the mixed model, t for ANCOVA)."""
+    out = table.copy()
+    df = out["df"].to_numpy(float)
+    z = (out["estimate"] / out["se"]).to_numpy(float)
+    finite = np.isfinite(df)
+    p = 2 * sps.norm.sf(np.abs(z))
+    p[finite] = 2 * sps.t.sf(np.abs(z[finite]), df[finite])
+    crit = np.full(len(out), _Z95)
+    crit[finite] = sps.t.ppf(0.975, df[finite])
+    out["p"] = p
+    out["ci_low"] = out["estimate"] - crit * out["se"]
+    out["ci_high"] = out["estimate"] + crit * out["se"]
+    return out
+
+
+def _binomial_mcse(p: float, n: int) -> float:
+    return float(np.sqrt(p * (1 - p) / n)) if n > 0 else float("nan")
+
+
+def _contrast_table(table: pd.DataFrame, alpha: float, null_tolerance: float) -> pd.DataFrame:
+    rows = []
+    for (scenario, hypothesis, analysis, contrast), g in table.groupby(
+            ["scenario", "hypothesis", "analysis", "contrast"], sort=False):
+        n = len(g)
+        truth = float(g["truth"].mean())
+        err = g["estimate"] - g["truth"]
+        sd = float(g["estimate"].std(ddof=1)) if n > 1 else float("nan")
+        rmse = float(np.sqrt(np.mean(err**2)))
+        cover = float(np.mean((g["ci_low"] <= g["truth"]) & (g["truth"] <= g["ci_high"])))
+        reject = float(np.mean(g["p"] < alpha))
+        rows.append({
+            "scenario": scenario, "hypothesis": hypothesis, "analysis": analysis, "contrast": contrast, "n": n,
+            "truth_latent": float(g["truth_latent"].mean()), "truth": truth,
+            "null": bool(abs(g["truth_latent"].mean()) < null_tolerance),
+            "mean_estimate": float(g["estimate"].mean()), "bias": float(err.mean()),
+            "bias_mcse": sd / np.sqrt(n),
+            "fraction_seen": float(g["estimate"].mean() / truth) if abs(truth) > 1e-12 else float("nan"),
+            "empirical_sd": sd, "sd_mcse": sd / np.sqrt(2 * (n - 1)) if n > 1 else float("nan"),
+            "mean_se": float(g["se"].mean()), "se_ratio": float(g["se"].mean()) / sd if sd > 0 else float("nan"),
+            "rmse": rmse,
+            "rmse_mcse": float(np.std(err**2, ddof=1) / (2 * rmse * np.sqrt(n))) if n > 1 and rmse > 0 else float("nan"),
+            "coverage": cover, "coverage_mcse": _binomial_mcse(cover, n),
+            "rejection": reject, "rejection_mcse": _binomial_mcse(reject, n),
+        })
+    return pd.DataFrame(rows)
+
+
+def _holm(p: np.ndarray, alpha: float) -> np.ndarray:
+    """Holm's step-down within one family; ``p`` of shape (n_replicates, m)."""
+    n, m = p.shape
+    order = np.argsort(p, axis=1, kind="stable")
+    sorted_p = np.take_along_axis(p, order, axis=1)
+    passes = sorted_p <= alpha / (m - np.arange(m))[None, :]
+    keep = np.cumprod(passes, axis=1).astype(bool)  # stop at the first failure
+    out = np.zeros_like(keep)
+    np.put_along_axis(out, order, keep, axis=1)
+    return out
+
+
+def gatekeeping_holm(p: np.ndarray, alpha: float = 0.05, families: Sequence[Sequence[str]] = FAMILIES) -> np.ndarray:
+    """The pre-specified procedure: Holm within each family, families as a serial gatekeeping sequence.
+
+    Family 1 (each training arm vs control at 12 months) is tested with Holm at ``alpha``; only
+    if *all* its hypotheses are rejected is family 2 (the same at 24 months) tested, likewise at
+    ``alpha``; then the secondary HRT vs MIT family. Serial gatekeeping with a FWER-controlling
+    test in each family controls the family-wise error over all six hypotheses strongly.
+
+    Parameters
+    ----------
+    p : ndarray of shape (n_replicates, 6)
+        Unadjusted p-values in :data:`CONTRASTS` order.
+
+    Returns
+    -------
+    ndarray of bool, same shape: rejected.
+    """
+    p = np.atleast_2d(np.asarray(p, float))
+    names = list(CONTRASTS)
+    rejected = np.zeros(p.shape, bool)
+    gate = np.ones(len(p), bool)
+    for family in families:
+        cols = [names.index(c) for c in family]
+        fam = _holm(p[:, cols], alpha) & gate[:, None]
+        rejected[:, cols] = fam
+        gate = gate & fam.all(axis=1)
+    return rejected
+
+
+def _bh_per_visit(p: np.ndarray, alpha: float) -> np.ndarray:
+
+    out = np.zeros(p.shape, bool)
+    months = np.array([m for _, _, m in CONTRASTS.values()])
+    for m in np.unique(months):
+        cols = np.flatnonzero(months == m)
+        out[:, cols] = np.apply_along_axis(fdr_bh, 1, p[:, cols]) < alpha
+    return out
+
+
+PROCEDURES = {"holm_gatekeeping": gatekeeping_holm, "bh_per_visit": _bh_per_visit,
+              "unadjusted": lambda p, alpha: p < alpha}
+
+
+def multiplicity(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: float = 0.05,
+                 analysis: str = PRIMARY_ANALYSIS) -> pd.DataFrame:
+    """Family-wise error and false discovery rate of each multiplicity procedure, with MC SEs.
+
+    A hypothesis is a true null when its latent truth is within ``null_tolerance`` years of 0
+    (the published HRT - MIT difference at 12 months is -0.01 y: equal effects for practical
+    purposes; under the null world every truth is exactly 0). Per replicate, the false
+    discovery proportion is V / max(R, 1) over all six contrasts; FWER is P(V >= 1).
+    ``power_primary``: both 12-month hypotheses rejected.
+    """
+    table = table if "p" in table else _inference(table)
+    rows = []
+    names = list(CONTRASTS)
+    for (scenario, hypothesis), g in table[table["analysis"] == analysis].groupby(["scenario", "hypothesis"], sort=False):
+        wide = g.pivot(index="replicate", columns="contrast", values="p")[names]
+        truth = g.groupby("contrast")["truth_latent"].mean()[names].to_numpy()
+        null = np.abs(truth) < null_tolerance
+        n = len(wide)
+        for name, procedure in PROCEDURES.items():
+            rej = procedure(wide.to_numpy(float), alpha)
+            false = (rej & null[None, :]).sum(axis=1)
+            total = rej.sum(axis=1)
+            fdp = np.where(total > 0, false / np.maximum(total, 1), 0.0)
+            fwer = float(np.mean(false > 0))
+            primary = rej[:, [names.index(c) for c in FAMILIES[0]]].all(axis=1)
+            rows.append({"scenario": scenario, "hypothesis": hypothesis, "procedure": name, "n": n,
+                         "n_true_null": int(null.sum()),
+                         "fwer": fwer, "fwer_mcse": _binomial_mcse(fwer, n),
+                         "fdr": float(fdp.mean()), "fdr_mcse": float(fdp.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
+                         "power_primary": float(primary.mean()), "power_primary_mcse": _binomial_mcse(float(primary.mean()), n)})
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: float = 0.05) -> dict[str, pd.DataFrame]:
+    """Operating-characteristics tables of a replicate table, every number with its MC SE.
+
+    Returns
+    -------
+    dict
+        ``"contrasts"``: per scenario x hypothesis x analysis x contrast: truth, bias, empirical
+        SD, mean SE, RMSE, coverage, rejection rate (type-I error where ``null``, else power),
+        each with ``*_mcse``; ``"multiplicity"``: :func:`multiplicity` of the primary analysis;
+        ``"verdicts"``: :func:`scenario_verdicts`.
+    """
+    if table.empty:
+        raise ValueError("the replicate table is empty: run `python -m analysis.simstudy.full run` first")
+    full = _inference(table)
+    contrasts = _contrast_table(full, alpha, null_tolerance)
+    return {"contrasts": contrasts, "multiplicity": multiplicity(full, alpha=alpha, null_tolerance=null_tolerance),
+            "verdicts": scenario_verdicts(contrasts, alpha=alpha)}
+
+
+def compare_fast_path(table: pd.DataFrame, measurement: Mapping[str, Any], *, n_fast: int = 2000,
+                      seed: int = 0, scenario: str = "baseline", analysis: str = PRIMARY_ANALYSIS,
+                      n_per_arm: int | None = None) -> pd.DataFrame:
+    """The fast path beside the full pipeline, per hypothesis x contrast, with MC SEs.
+
+    The fast path (``simstudy.run_simulation``) uses the clock's measurement model; both
+    analyse the Beheshti gap. ``sd_ratio`` = full-pipeline empirical SD / fast-path SD (MC SE
+    by the delta method on the log ratio); ``coverage_difference`` = full - fast coverage
+    (MC SE of a difference of independent proportions).
+    """
+    model = simstudy.MeasurementModel(**{k: v for k, v in measurement.items()})
+    full = _inference(table[(table["scenario"] == scenario) & (table["analysis"] == analysis)])
+    rows = []
+    for hypothesis, g in full.groupby("hypothesis", sort=False):
+        fast = simstudy.run_simulation(n_fast, assumptions=world(hypothesis, n_per_arm), measurement=model,
+                                       scale=ANALYSES[analysis], seed=seed).replicates
+        for contrast, f in g.groupby("contrast", sort=False):
+            q = fast[fast["contrast"] == contrast]
+            n1, n2 = len(f), len(q)
+            sd1, sd2 = f["estimate"].std(ddof=1), q["estimate"].std(ddof=1)
+            ratio = float(sd1 / sd2)
+            c1 = float(np.mean((f["ci_low"] <= f["truth"]) & (f["truth"] <= f["ci_high"])))
+            c2 = float(np.mean((q["ci_low"] <= q["truth"]) & (q["truth"] <= q["ci_high"])))
+            rows.append({"hypothesis": hypothesis, "contrast": contrast, "n_full": n1, "n_fast": n2,
+                         "full_sd": float(sd1), "fast_sd": float(sd2), "sd_ratio": ratio,
+                         "sd_ratio_mcse": ratio * float(np.sqrt(1 / (2 * (n1 - 1)) + 1 / (2 * (n2 - 1)))),
+                         "full_mean_se": float(f["se"].mean()), "fast_mean_se": float(q["se"].mean()),
+                         "full_coverage": c1, "fast_coverage": c2, "coverage_difference": c1 - c2,
+                         "coverage_difference_mcse": float(np.sqrt(c1 * (1 - c1) / n1 + c2 * (1 - c2) / n2)),
+                         "full_mean_estimate": float(f["estimate"].mean()), "fast_mean_estimate": float(q["estimate"].mean()),
+                         "truth": float(f["truth"].mean())})
+    return pd.DataFrame(rows)
+
+
+def verdict(type1: float, type1_mcse: float, coverage: float, coverage_mcse: float, *,
+            alpha: float = 0.05, type1_margin: float = 0.01, coverage_margin: float = 0.01) -> str:
+    """Verdict words from the numbers.
+
+    Type-I error is "inflated" when even its lower 2-MCSE bound exceeds ``alpha + type1_margin``
+    and "conservative" when its upper bound is below ``alpha - type1_margin``; coverage is
+    "below nominal" when its upper 2-MCSE bound is below ``0.95 - coverage_margin`` and "above
+    nominal" when its lower bound exceeds ``0.95 + coverage_margin``. NaN inputs give
+    "not assessed". Returns e.g. "keeps type-I error and coverage" or
+    "inflates type-I error; coverage below nominal".
+    """
+    words = []
+    if np.isnan(type1):
+        words.append("type-I error not assessed")
+    elif type1 - 2 * type1_mcse > alpha + type1_margin:
+        words.append("inflates type-I error")
+    elif type1 + 2 * type1_mcse < alpha - type1_margin:
+        words.append("conservative type-I error")
+    if np.isnan(coverage):
+        words.append("coverage not assessed")
+    elif coverage + 2 * coverage_mcse < 0.95 - coverage_margin:
+        words.append("coverage below nominal")
+    elif coverage - 2 * coverage_mcse > 0.95 + coverage_margin:
+        words.append("coverage above nominal")
+    if not words:
+        return "keeps type-I error and coverage"
+    if len(words) == 1 and not np.isnan(type1) and not np.isnan(coverage):
+        kept = "coverage" if "type-I" in words[0] else "type-I error"
+        return f"{words[0]}; keeps {kept}"
+    return "; ".join(words)
+
+
+#: What to do when a scenario breaks an analysis (used by :func:`scenario_verdicts`).
+REMEDIES = {
+    "baseline": "none needed",
+    "mnar": "add a missing-not-at-random sensitivity analysis (delta-adjusted multiple imputation / pattern mixture); report retention by arm",
+    "slopes": "model the within-person correlation (random slopes or unstructured covariance) or use cluster-robust SEs",
+    "offaxis": "report effects on the clock's scale only; a clock sees only the part of a change along its age axis, so do not read them as latent years",
+    "drift": "keep visit effects in the model and harmonise scanners; arm contrasts are protected by randomisation",
+    "motion": "stricter motion scrubbing / matching and motion-adjusted sensitivity analyses; report FD by arm and visit",
+}
+
+
+def scenario_verdicts(contrasts: pd.DataFrame, *, contrast: str = PRIMARY_CONTRAST, alpha: float = 0.05) -> pd.DataFrame:
+    """Per scenario x analysis: type-I error (null world), coverage (alternative world if run,
+    else null), their MC SEs, the :func:`verdict` and a recommendation."""
+    rows = []
+    c = contrasts[contrasts["contrast"] == contrast]
+    base_null = c[(c["scenario"] == "baseline") & (c["hypothesis"] == "null")].set_index("analysis")
+    for (scenario, analysis), g in c.groupby(["scenario", "analysis"], sort=False):
+        null = g[g["hypothesis"] == "null"]
+        alt = g[g["hypothesis"] == "alt"]
+        if len(null):
+            t1, t1se, t1src = float(null["rejection"].iloc[0]), float(null["rejection_mcse"].iloc[0]), "null"
+        elif SCENARIOS.get(scenario) is not None and scenario == "offaxis" and analysis in base_null.index:
+            # no arm effect = nothing off-axis: the null world is the baseline null world
+            t1, t1se, t1src = float(base_null.loc[analysis, "rejection"]), float(base_null.loc[analysis, "rejection_mcse"]), "baseline null"
+        else:
+            t1, t1se, t1src = float("nan"), float("nan"), "-"
+        src = alt if len(alt) else null
+        cov, covse = float(src["coverage"].iloc[0]), float(src["coverage_mcse"].iloc[0])
+        words = verdict(t1, t1se, cov, covse, alpha=alpha)
+        ok = words == "keeps type-I error and coverage"
+        rows.append({"scenario": scenario, "analysis": analysis, "contrast": contrast,
+                     "type1_error": t1, "type1_error_mcse": t1se, "type1_from": t1src,
+                     "coverage_95": cov, "coverage_95_mcse": covse,
+                     "coverage_from": "alt" if len(alt) else "null",
+                     "bias": float(src["bias"].iloc[0]), "fraction_seen": float(src["fraction_seen"].iloc[0]),
+                     "verdict": words,
+                     "recommendation": "trustworthy here" if ok else REMEDIES.get(scenario, "investigate")})
+    return pd.DataFrame(rows)
+
+
+def result_values(summary: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    """Headline numbers (HRT - CON at 12 months, primary analysis on the Beheshti scale).
+
+    ``full_n_null``, ``full_n_alt``, ``full_type1_error`` (+``_mcse``), ``full_coverage_95``
+    (under the published alternative, +``_mcse``), ``full_power_lisa`` (unadjusted Wald test,
+    +``_mcse``), ``full_power_lisa_holm`` (both primary hypotheses rejected by Holm), and per
+    scenario ``<scenario>_type1_error`` and ``<scenario>_coverage_95`` (+``_mcse``).
+    """
+    c = summary["contrasts"]
+    sel = c[(c["analysis"] == PRIMARY_ANALYSIS) & (c["contrast"] == PRIMARY_CONTRAST) & (c["scenario"] == "baseline")]
+    null, alt = sel[sel["hypothesis"] == "null"], sel[sel["hypothesis"] == "alt"]
+    nan = float("nan")
+    out = {
+        "full_n_null": int(null["n"].iloc[0]) if len(null) else 0,
+        "full_n_alt": int(alt["n"].iloc[0]) if len(alt) else 0,
+        "full_type1_error": float(null["rejection"].iloc[0]) if len(null) else nan,
+        "full_type1_error_mcse": float(null["rejection_mcse"].iloc[0]) if len(null) else nan,
+        "full_coverage_95": float(alt["coverage"].iloc[0]) if len(alt) else nan,
+        "full_coverage_95_mcse": float(alt["coverage_mcse"].iloc[0]) if len(alt) else nan,
+        "full_power_lisa": float(alt["rejection"].iloc[0]) if len(alt) else nan,
+        "full_power_lisa_mcse": float(alt["rejection_mcse"].iloc[0]) if len(alt) else nan,
+    }
+    m = summary["multiplicity"]
+    holm = m[(m["scenario"] == "baseline") & (m["hypothesis"] == "alt") & (m["procedure"] == "holm_gatekeeping")]
+    out["full_power_lisa_holm"] = float(holm["power_primary"].iloc[0]) if len(holm) else nan
+    v = summary["verdicts"]
+    for row in v[v["analysis"] == PRIMARY_ANALYSIS].itertuples():
+        if row.scenario == "baseline":
+            continue
+        out[f"{row.scenario}_type1_error"] = row.type1_error
+        out[f"{row.scenario}_type1_error_mcse"] = row.type1_error_mcse
+        out[f"{row.scenario}_coverage_95"] = row.coverage_95
+        out[f"{row.scenario}_coverage_95_mcse"] = row.coverage_95_mcse
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Audit
+# --------------------------------------------------------------------------------------
+class AuditError(AssertionError):
+    """A stored replicate does not reproduce (or the artifact is stale)."""
+
+def _same_machine(prov: dict) -> bool:
+    return prov.get("machine", {}).get("cpu") == _cpu() and prov.get("versions") == _versions() \
+        and prov.get("machine", {}).get("blas") == _machine()["blas"]
+
+
+def audit(artifact: str | Path = "results/simulation_full", n: int = 3, tolerance: float = 1e-6, *,
+          fingerprint: str | None = None, exact: bool | None = None) -> dict:
+    """Re-run a deterministic sample of stored replicates and compare every audited column.
+
+    Parameters
+    ----------
+    artifact : path
+        Stem of the artifact (``<stem>.csv.gz``, ``<stem>.json``, ``<stem>_clock.npz``).
+    n : int
+        Replicates re-run (each takes a few seconds).
+    tolerance : float
+        Relative (and absolute, per column scale) tolerance used on a machine other than the
+        one that wrote the artifact (other CPU, BLAS or package versions): linear algebra may
+        round differently there. On the writing machine the comparison is bit-for-bit.
+    fingerprint : str, optional
+        String choosing the sample (default: the artifact's code fingerprint).
+    exact : bool, optional
+        Force (True) or waive (False) bit-identity; default: exact on the writing machine.
+
+    Raises
+    ------
+    AuditError
+        Naming the replicate and the differing column ("run `make simulation`"), or when the
+        code changed since the artifact was written.
+    """
+    paths = _paths(artifact)
+    for what in ("table", "json", "clock"):
+        if not paths[what].exists():
+            raise AuditError(f"{paths[what]} is missing: run `make simulation`")
+    prov = json.loads(paths["json"].read_text())
+    current = code_fingerprint()
+    if prov.get("code_fingerprint") != current:
+        raise AuditError(f"the simulation artifact {paths['table']} was written by other code "
+                         f"(fingerprint {str(prov.get('code_fingerprint'))[:12]}, now {current[:12]}): run `make simulation`")
+    table = load_table(artifact)
+    study = load_study(paths["clock"])
+    keys = sorted(_done_keys(table))
+    if not keys:
+        raise AuditError(f"{paths['table']} holds no replicates: run `make simulation`")
+    seed = int(hashlib.sha256((fingerprint or current).encode()).hexdigest()[:16], 16)
+    chosen = [keys[i] for i in sorted(np.random.default_rng(seed).choice(len(keys), min(n, len(keys)), replace=False))]
+    exact = _same_machine(prov) if exact is None else exact
+    for key in chosen:
+        stored = table[(table["scenario"] == key.scenario) & (table["hypothesis"] == key.hypothesis)
+                       & (table["replicate"] == key.replicate)].reset_index(drop=True)
+        fresh = _sorted(run_replicate(key, study))
+        for col in AUDITED:
+            a, b = stored[col].to_numpy(), fresh[col].to_numpy()
+            if a.dtype.kind in "fiu" and b.dtype.kind in "fiu":
+                a, b = a.astype(float), b.astype(float)
+                same = (a == b) | (np.isnan(a) & np.isnan(b)) if exact else \
+                    np.isclose(a, b, rtol=tolerance, atol=tolerance * max(1.0, np.nanmax(np.abs(a[np.isfinite(a)]), initial=0.0)), equal_nan=True)
+            else:
+                same = a.astype(str) == b.astype(str)
+            if not np.all(same):
+                i = int(np.flatnonzero(~same)[0])
+                where = f"{stored['analysis'].iat[i]} / {stored['contrast'].iat[i]}"
+                raise AuditError(
+                    f"replicate (scenario={key.scenario}, hypothesis={key.hypothesis}, replicate={key.replicate}) "
+                    f"does not reproduce: column {col!r} at {where}: stored {a[i]!r}, recomputed {b[i]!r} "
+                    f"({'bit-identical' if exact else f'tolerance {tolerance:g}'} check): run `make simulation`")
+    return {"checked": [dataclasses.astuple(k) for k in chosen], "exact": exact, "tolerance": None if exact else tolerance}
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+def _parse_plan(items: Sequence[str] | None) -> list[tuple[str, str, int]]:
+    if not items or items == ["default"]:
+        return list(DEFAULT_PLAN)
+    spec = []
+    for item in items:
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise SystemExit(f"--plan items are SCENARIO:HYPOTHESIS:N (e.g. baseline:null:1000), got {item!r}")
+        spec.append((parts[0], parts[1], int(parts[2])))
+    return spec
+
+
+def _parse_sets(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        try:
+            target, value = item.split("=", 1)
+            scenario, name = target.split(".", 1)
+        except ValueError:
+            raise SystemExit(f"--set items are SCENARIO.PARAMETER=VALUE (e.g. mnar.mnar_logodds=0.5), got {item!r}")
+        out.setdefault(scenario, {})[name] = value if name == "mnar_arms" else float(value)
+    return out
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (``kill``; background jobs ignore Ctrl-C's SIGINT) like Ctrl-C: keep finished work."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # pragma: no cover - not in the main thread
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m analysis.simstudy.full {run, summary, audit}``."""
+    parser = argparse.ArgumentParser(prog="python -m analysis.simstudy.full", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or resume) the study on dask.distributed")
+    run.add_argument("--out", default="results/simulation_full", help="artifact stem (default %(default)s)")
+    run.add_argument("--workers", type=int, default=1, help="local worker processes, 1 thread each (0 = serial, no dask)")
+    run.add_argument("--scheduler", help="address of an existing dask scheduler (overrides --workers)")
+    run.add_argument("--plan", nargs="*", default=["default"],
+                     help="SCENARIO:HYPOTHESIS:N items in run order (default: baseline null/alt 1000 each, then each scenario 300)")
+    run.add_argument("--set", action="append", help="override a scenario knob: SCENARIO.PARAMETER=VALUE")
+    run.add_argument("--n-reference", type=int, default=2433, help="reference cohort of the clock")
+    run.add_argument("--root-seed", type=int, default=2026)
+    run.add_argument("--flush-every", type=int, default=10, help="replicates per atomic part file")
+    run.add_argument("--no-progress", action="store_true")
+    for name in ("summary", "audit"):
+        p = sub.add_parser(name)
+        p.add_argument("--out", default="results/simulation_full")
+    sub.choices["summary"].add_argument("--n-fast", type=int, default=2000, help="fast-path replicates beside the full ones")
+    sub.choices["audit"].add_argument("--n", type=int, default=3)
+    sub.choices["audit"].add_argument("--tolerance", type=float, default=1e-6)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        sets = _parse_sets(args.set)
+        paths = _paths(args.out)
+        study = load_study(paths["clock"]) if paths["clock"].exists() else None
+        if study is None:
+            study = build_study(args.n_reference, root_seed=args.root_seed)
+        for scenario, knobs in sets.items():
+            if scenario not in study.scenarios:
+                raise SystemExit(f"unknown scenario {scenario!r}; known: {sorted(study.scenarios)}")
+            study.scenarios[scenario] = study.scenarios[scenario].with_overrides(**knobs)
+        if paths["clock"].exists() and sets and load_study(paths["clock"]).scenarios != study.scenarios:
+            raise SystemExit(f"--set changes scenarios already stored in {paths['clock']}: use another --out")
+        save_study(study, paths["clock"])
+        keys = plan(_parse_plan(args.plan))
+        _interrupt_on_sigterm()
+        command = "python -m analysis.simstudy.full " + " ".join(argv if argv is not None else sys.argv[1:])
+        try:
+            table = run_study(keys, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                              flush_every=args.flush_every, progress=not args.no_progress, command=command, study=study)
+        except KeyboardInterrupt:
+            print(f"interrupted: finished replicates are kept in {paths['table']}; rerun the same command to resume",
+                  file=sys.stderr)
+            return 130
+        print(f"{table[['scenario', 'hypothesis', 'replicate']].drop_duplicates().shape[0]} replicates in {paths['table']}")
+        return 0
+    table = load_table(args.out)
+    if args.command == "audit":
+        print(audit(args.out, n=args.n, tolerance=args.tolerance))
+        return 0
+    summary = summarise(table)
+    prov = json.loads(_paths(args.out)["json"].read_text())
+    with pd.option_context("display.width", 220, "display.max_columns", 30, "display.max_rows", 500):
+        cols = ["scenario", "hypothesis", "analysis", "contrast", "n", "truth", "bias", "bias_mcse", "empirical_sd",
+                "mean_se", "rmse", "coverage", "coverage_mcse", "rejection", "rejection_mcse"]
+        print(summary["contrasts"][cols].round(4).to_string(index=False))
+        print(summary["multiplicity"].round(4).to_string(index=False))
+        print(summary["verdicts"].round(4).to_string(index=False))
+        if ((table["scenario"] == "baseline")).any():
+            print(compare_fast_path(table, prov["measurement"], n_fast=args.n_fast).round(4).to_string(index=False))
+    print(json.dumps(result_values(summary), indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""Tests of the full-pipeline simulation study (analysis.simstudy.full).
+
+Everything runs on a small world (20 people per arm, a clock trained on 60 reference people):
+the pipeline is the same at any size.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.simstudy import full as fullsim
+from analysis.clock import BrainAgeClock
+from analysis.connectome import CovarianceStack, shrunk_covariances
+from analysis.trial import simulate_reference, simulate_trial
+
+N_PER_ARM = 20
+
+
+@pytest.fixture(scope="module")
+def study():
+    return fullsim.build_study(60, n_per_arm=N_PER_ARM)
+
+
+@pytest.fixture(scope="module")
+def small_trial():
+    trial = simulate_trial(3, assumptions=fullsim.world("alt", N_PER_ARM))
+    return trial, fullsim._person_month(trial)
+
+
+def _scan_arrays(trial, d, rows=slice(0, 12)):
+    scans = trial.scans.iloc[rows]
+    idx = scans["participant_id"].map(d["index"]).to_numpy()
+    month = scans["month"].to_numpy(int)
+    col = month // 12
+    return scans, idx, month, col
+
+
+def test_batched_scans_match_the_simulator(small_trial):
+    trial, d = small_trial
+    scans, idx, month, col = _scan_arrays(trial, d)
+    batched = fullsim.scan_covariances(trial.assumptions, trial.seed, idx, month, d["brain_age"][idx, col],
+                                       d["fd"][idx, col], d["prefrontal"][idx, col], chunk=5)
+    reference = shrunk_covariances(trial.iter_timeseries(scans)).covariances
+    # the series are bit-identical; the covariance differs only by summation order
+    np.testing.assert_allclose(batched, reference, rtol=0, atol=1e-13)
+
+
+def test_clock_form_predicts_as_the_clock(small_trial):
+    trial, d = small_trial
+    scans, idx, month, col = _scan_arrays(trial, d)
+    covs = shrunk_covariances(trial.iter_timeseries(scans)).covariances
+    reference = simulate_reference(40, seed=1)
+    clock = BrainAgeClock(connectivity="tangent", random_state=0).fit(
+        shrunk_covariances(reference.iter_timeseries()), reference.participants["age"].to_numpy(float))
+    expected = clock.predict(CovarianceStack(covs))
+    np.testing.assert_allclose(fullsim.predict(fullsim.clock_form(clock), covs, chunk=5), expected, rtol=1e-10)
+
+
+def test_replicate_is_keyed_by_its_identity(study):
+    key = fullsim.ReplicateKey("baseline", "null", 4)
+    a, b = fullsim.run_replicate(key, study), fullsim.run_replicate(key, study)
+    pd.testing.assert_frame_equal(a[fullsim.AUDITED], b[fullsim.AUDITED])
+    assert list(a.columns) == fullsim.COLUMNS
+    assert len(a) == len(fullsim.ANALYSES) * len(fullsim.CONTRASTS)
+    other = fullsim.run_replicate(fullsim.ReplicateKey("baseline", "null", 5), study)
+    assert a["trial_seed"].iat[0] != other["trial_seed"].iat[0]
+    assert (a["truth"] == 0).all()  # null world: every truth is zero
+
+
+def test_truth_is_latent_effect_times_clock_scale(study):
+    frame = fullsim.run_replicate(fullsim.ReplicateKey("baseline", "alt", 0), study)
+    row = frame[(frame["analysis"] == "mixed_cole") & (frame["contrast"] == "HRT-CON 12m")].iloc[0]
+    assert row["truth_latent"] == pytest.approx(-1.40)
+    assert row["truth"] == pytest.approx(-1.40 * study.scale_factor["cole"])
+
+
+@pytest.mark.parametrize("name", ["mnar", "slopes", "offaxis", "drift", "motion"])
+def test_every_scenario_runs_and_changes_the_data(study, name):
+    key = fullsim.ReplicateKey(name, "alt", 0)
+    frame = fullsim.run_replicate(key, study)
+    assert np.isfinite(frame["estimate"]).all() and (frame["se"] > 0).all()
+    # the same seeds with the scenario switched off give other estimates
+    off = fullsim.Study(study.form, study.scale_factor, study.measurement, study.root_seed,
+                        {**study.scenarios, name: fullsim.Scenario(name)}, n_per_arm=study.n_per_arm)
+    assert not np.array_equal(frame["estimate"], fullsim.run_replicate(key, off)["estimate"])
+
+
+def test_scenario_parameters_are_checked():
+    with pytest.raises(ValueError, match="offaxis_fraction"):
+        fullsim.Scenario(offaxis_fraction=2.0)
+    with pytest.raises(TypeError, match="no_such"):
+        fullsim.SCENARIOS["mnar"].with_overrides(no_such=1)
+
+
+def test_gatekeeping_holm():
+    names = list(fullsim.CONTRASTS)  # HRT-CON 12, MIT-CON 12, HRT-MIT 12, HRT-CON 24, MIT-CON 24, HRT-MIT 24
+    p = np.array([
+        [0.001, 0.04, 0.001, 0.001, 0.001, 0.5],   # primary: 0.001 <= .025, 0.04 <= .05 -> all; then 24 m; HRT-MIT 12 by Holm
+        [0.001, 0.06, 0.001, 0.001, 0.001, 0.001],  # primary fails at 0.06: gate closed
+        [0.03, 0.04, 0.001, 0.001, 0.001, 0.001],   # 0.03 > 0.025: nothing
+    ])
+    rejected = fullsim.gatekeeping_holm(p)
+    expect = np.array([[1, 1, 1, 1, 1, 0], [1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], bool)
+    np.testing.assert_array_equal(rejected, expect)
+    assert names[2] == "HRT-MIT 12m"
+
+
+def test_verdict_words():
+    assert fullsim.verdict(0.05, 0.007, 0.95, 0.007) == "keeps type-I error and coverage"
+    assert fullsim.verdict(0.12, 0.01, 0.95, 0.007).startswith("inflates type-I error")
+    assert "coverage below nominal" in fullsim.verdict(0.05, 0.007, 0.80, 0.01)
+    assert "not assessed" in fullsim.verdict(float("nan"), float("nan"), 0.95, 0.01)
+
+
+def _fake_table(n=400, seed=0):
+    """Replicates with known operating characteristics: estimates ~ N(truth, 1), se = 1."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for hypothesis, truths in (("null", [0.0] * 6), ("alt", [-1.4, -1.39, -0.01, -2.0, -2.0, 0.0])):
+        for r in range(n):
+            for (name, t) in zip(fullsim.CONTRASTS, truths):
+                rows.append(("baseline", hypothesis, r, 1, "mixed_beheshti", name, t + rng.standard_normal(),
+                             1.0, np.inf, t, t, 100, 50, 0.1))
+    return pd.DataFrame(rows, columns=fullsim.COLUMNS)
+
+
+def test_summarise_has_mc_ses_and_treats_near_equal_effects_as_null():
+    summary = fullsim.summarise(_fake_table())
+    c = summary["contrasts"]
+    for col in ("bias", "empirical_sd", "rmse", "coverage", "rejection"):
+        assert f"{col}_mcse" in c.columns or col == "empirical_sd"
+        assert c[[x for x in c.columns if x.endswith("_mcse")]].notna().all().all()
+    hrt_mit = c[(c["hypothesis"] == "alt") & (c["contrast"] == "HRT-MIT 12m")].iloc[0]
+    assert hrt_mit["null"]  # -0.01 y: equal effects within the tolerance
+    cover = c["coverage"].to_numpy()
+    assert np.all(np.abs(cover - 0.95) < 4 * c["coverage_mcse"].to_numpy() + 0.01)
+    m = summary["multiplicity"].set_index(["hypothesis", "procedure"])
+    assert m.loc[("alt", "holm_gatekeeping"), "n_true_null"] == 2
+    assert m.loc[("null", "holm_gatekeeping"), "fwer"] <= 0.05 + 3 * m.loc[("null", "holm_gatekeeping"), "fwer_mcse"]
+    assert m.loc[("null", "unadjusted"), "fwer"] > m.loc[("null", "holm_gatekeeping"), "fwer"]
+    values = fullsim.result_values(summary)
+    assert values["full_n_null"] == values["full_n_alt"] == 400
+    assert 0 < values["full_type1_error_mcse"] < 0.02
+
+
+def test_runner_serial_resume_and_interrupt(study, tmp_path, monkeypatch):
+    out = tmp_path / "sim"
+    keys = fullsim.plan([("baseline", "null", 2)])
+    first = fullsim.run_study(keys, out=out, workers=0, study=study, progress=False, flush_every=1)
+    assert first["replicate"].nunique() == 2
+    prov = json.loads((tmp_path / "sim.json").read_text())
+    assert prov["code_fingerprint"] == fullsim.code_fingerprint() and prov["status"] == "complete"
+    # resume: stored replicates are skipped (their wall-time column is kept as stored)
+    calls = []
+    real = fullsim.run_replicate
+
+    def counting(key, s):
+        calls.append(key)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(key, s)
+
+    monkeypatch.setattr(fullsim, "run_replicate", counting)
+    with pytest.raises(KeyboardInterrupt):
+        fullsim.run_study(fullsim.plan([("baseline", "null", 5)]), out=out, workers=0, study=study,
+                          progress=False, flush_every=1)
+    assert [k.replicate for k in calls] == [2, 3]
+    table = fullsim.load_table(out)
+    assert sorted(table["replicate"].unique()) == [0, 1, 2]  # the finished one is kept
+    pd.testing.assert_frame_equal(table[table["replicate"] < 2].reset_index(drop=True), first)
+    assert json.loads((tmp_path / "sim.json").read_text())["status"].startswith("incomplete")
+
+
+def test_dask_two_workers_bit_identical_to_serial(study, tmp_path):
+    pytest.importorskip("distributed")
+    keys = fullsim.plan([("baseline", "alt", 2), ("motion", "null", 1)])
+    serial = fullsim.run_study(keys, out=tmp_path / "serial", workers=0, study=study, progress=False)
+    parallel = fullsim.run_study(keys, out=tmp_path / "dask", workers=2, study=study, progress=False, flush_every=1)
+    pd.testing.assert_frame_equal(serial[fullsim.AUDITED], parallel[fullsim.AUDITED], check_exact=True)
+
+
+def test_audit_passes_then_names_the_broken_replicate(study, tmp_path):
+    out = tmp_path / "sim"
+    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
+    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+    report = fullsim.audit(out, n=1)
+    assert report["exact"] and len(report["checked"]) == 1
+    table = fullsim.load_table(out)
+    table["estimate"] = table["estimate"] + 1e-12  # a tiny change is caught bit-for-bit
+    table.to_csv(tmp_path / "sim.csv.gz", index=False)
+    with pytest.raises(fullsim.AuditError, match=r"replicate \(scenario=baseline.*column 'estimate'.*make simulation"):
+        fullsim.audit(out, n=1)
+    # on another machine the same change is within the stated tolerance
+    assert fullsim.audit(out, n=1, exact=False, tolerance=1e-9)["tolerance"] == 1e-9
+
+
+def test_simstudy_fdr_summary_counts_near_equal_effects_as_null():
+    from analysis import simstudy
+
+    names = list(simstudy.CONTRASTS)
+    truth = {"HRT-CON 12m": -1.4, "MIT-CON 12m": -1.39, "HRT-MIT 12m": -0.01,
+             "HRT-CON 24m": -2.0, "MIT-CON 24m": -2.0, "HRT-MIT 24m": 0.0}
+    rows = [{"replicate": r, "contrast": c, "p": 0.001, "p_fdr": 0.001, "truth_latent": truth[c], "truth": truth[c]}
+            for r in range(4) for c in names]
+    out = simstudy.fdr_summary(pd.DataFrame(rows))
+    assert out["fdr"] == pytest.approx(1 / 3)  # HRT-MIT 12m rejected although the arms are (nearly) equal
+    assert out["fwer_fdr"] == 1.0 and out["fwer_mcse"] == 0.0
+    assert simstudy.fdr_summary(pd.DataFrame(rows), null_tolerance=1e-12)["fdr"] == pytest.approx(1 / 6)  # the old exact-zero rule
