@@ -478,3 +478,34 @@ def test_cace_recovers_the_complier_effect_when_only_compliers_benefit(rng):
     assert abs(np.mean(itt_est) - share * complier_effect) < 0.1
     # per protocol: treated compliers against all controls, 40% of them never-takers (+1.5): biased by -0.6
     assert np.mean(pp_est) - complier_effect < -0.4
+
+
+def test_covariance_comparison_of_given_fits_equals_compare_covariance(rng):
+    data = _long_trial(rng, arms=("EX", "UC"), n_per_arm=40)
+    kwargs = dict(subject="pid", group="arm", visit="month", control="UC")
+    fits = {s: sap.clda(data, "gap", covariance=s, **kwargs) for s in ("exchangeable", "unstructured")}
+    pd.testing.assert_frame_equal(sap.covariance_comparison(fits), sap.compare_covariance(data, "gap", **kwargs))
+    other = sap.clda(data, "gap", covariance="unstructured", covariates=["age"], **kwargs)
+    with pytest.raises(ValueError, match="differs from 'exchangeable' in its mean model"):
+        sap.covariance_comparison({"exchangeable": fits["exchangeable"], "unstructured": other})
+
+
+def test_vectorised_correlation_bootstrap_equals_the_resampling_loop(rng):
+    d = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60), "z": rng.normal(size=60)})
+    d["y"] += 0.4 * d["x"] + 0.3 * d["z"]
+    x, y, z = (d[c].to_numpy() for c in "xyz")
+    refs = {"pearson": lambda a, b: np.corrcoef(a, b)[0, 1], "spearman": lambda a, b: sps.spearmanr(a, b).statistic}
+    for method, f in refs.items():
+        got = stats.correlation(d, "x", "y", method=method, n_boot=300, random_state=3).iloc[0]
+        ref = stats.bootstrap_ci((x, y), f, n_boot=300, random_state=3)
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((ref.ci_low, ref.ci_high), abs=1e-12)
+    Z = np.column_stack([np.ones(60), z])
+
+    def partial(idx):
+        rx = x[idx] - Z[idx] @ np.linalg.lstsq(Z[idx], x[idx], rcond=None)[0]
+        ry = y[idx] - Z[idx] @ np.linalg.lstsq(Z[idx], y[idx], rcond=None)[0]
+        return np.corrcoef(rx, ry)[0, 1]
+
+    got = stats.partial_correlation(d, "x", "y", ["z"], n_boot=300, random_state=3).iloc[0]
+    ref = stats.bootstrap_ci(np.arange(60), partial, n_boot=300, random_state=3)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((ref.ci_low, ref.ci_high), abs=1e-10)
