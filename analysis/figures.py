@@ -347,8 +347,8 @@ def plot_subgroups(subgroups: pd.DataFrame, names: dict[str, str] | None = None)
     fig = plot_forest(d, label="row", xlabel="Arm effect within subgroup (y)")
     for ax, (comp, g) in zip(fig.axes, d.groupby("comparison", sort=False)):
         p = g.drop_duplicates("modifier").set_index("modifier")["p_interaction_holm"]
-        text = "\n".join(f"{names.get(m, m)}: Holm-adjusted interaction p = {v:.2f}" for m, v in p.items())
-        ax.set_title(comp.replace(" - ", " \u2212 ") + "\n" + text, fontsize=8)
+        text = "\n".join(f"{names.get(m, m)}: {v:.2f}" for m, v in p.items())
+        ax.set_title(comp.replace(" - ", " \u2212 ") + "\nHolm-adjusted interaction p\n" + text, fontsize=8)
     fig.tight_layout()
     return fig
 

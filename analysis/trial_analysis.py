@@ -60,7 +60,8 @@ __all__ = [
     "ancova_effects", "model_sensitivity", "matched_ages", "longitudinal_correction", "clock_sensitivity",
     "MissingDataAnalysis", "missing_data_analysis", "complier_effects", "heterogeneity",
     "agreement", "true_effects", "truth_lines", "clock_scale_factor", "baseline_spread", "scan_counts",
-    "mi_rows", "persistence_words", "StrengthAnalysis", "strength_analysis", "strength_tables", "AUXILIARY", "CLOCK_VARIANTS",
+    "mi_rows", "persistence_words", "StrengthAnalysis", "strength_analysis", "strength_tables", "AUXILIARY",
+    "CLOCK_VARIANTS",
     "persistence_effects", "within_arm_changes", "self_training_effect", "true_self_training_effect",
     "change_table", "strength_correlations", "strength_interaction", "strength_family", "strength_truth",
     "population_section", "model_choice_section", "effects_section", "truth_section", "ancova_section",
@@ -1398,7 +1399,8 @@ def population_section(table: pd.DataFrame, design: TrialDesign) -> Section:
         _row("arms.n_randomised", n_rand, unit="people", decimals=0, description="People randomised (ITT population)"),
         _row("arms.n_mitt", n_mitt, unit="people", decimals=0,
              description="People with a usable baseline scan (modified ITT population)"),
-        _row("arms.n_people", n_any, unit="people", decimals=0, description="People with at least one usable rs-fMRI scan"),
+        _row("arms.n_people", n_any, unit="people", decimals=0,
+             description="People with at least one usable rs-fMRI scan"),
         _row("arms.n_scans", n_scans, unit="scans", decimals=0, description="Usable rs-fMRI scans, all visits"),
     ])
     arms = _join([f"{a.label} ({a.description.lower()})" if a.description else a.label for a in design.arms
@@ -1673,7 +1675,8 @@ def sensitivity_section(frames: Sequence[pd.DataFrame], notes: Sequence[str], de
         primary_words = "excludes" if a["primary_excludes"] else "includes"
         parts.append(f"For {_minus(comparison)} (primary interval {primary_words} zero), {a['same_direction']} of "
                      f"{a['n']} alternative analyses give an estimate in the same direction and {a['excludes_zero']} "
-                     f"{'has' if a['excludes_zero'] == 1 else 'have'} an interval that excludes zero; the estimates range from {_fmt(a['min'])} to "
+                     f"{'has' if a['excludes_zero'] == 1 else 'have'} an interval that excludes zero; the estimates "
+                     f"range from {_fmt(a['min'])} to "
                      f"{_fmt(a['max'])} y.")
     text = " ".join(parts)
     if notes:
@@ -1741,7 +1744,8 @@ def cace_section(cace: pd.DataFrame | None, design: TrialDesign, dose: float = P
     for comparison, g in cace.groupby("comparison", sort=False):
         m = g.set_index("method")
         parts.append(f"for {_minus(comparison)}, the complier effect of {_fmt(dose, 0)} sessions/week is "
-                     f"{_interval(m.loc['CACE (2SLS)'])} y (first-stage F {_fmt(m.loc['CACE (2SLS)', 'first_stage_f'], 0)}), "
+                     f"{_interval(m.loc['CACE (2SLS)'])} y (first-stage F "
+                     f"{_fmt(m.loc['CACE (2SLS)', 'first_stage_f'], 0)}), "
                      f"against {_interval(m.loc['ITT'])} y for the ITT effect and "
                      + (f"{_interval(m.loc['per protocol'])} y per protocol" if "per protocol" in m.index else "")
                      )
@@ -1817,7 +1821,8 @@ def persistence_words(row: Mapping[str, Any]) -> str:
         return f"the effect shrank: the interval ({_fmt(lo)} to {_fmt(hi)} y) excludes no change"
     if hi < 0:
         return f"the effect grew: the interval ({_fmt(lo)} to {_fmt(hi)} y) excludes no change"
-    return f"the data are compatible with anything from the effect growing by {_fmt(-lo)} y to it shrinking by {_fmt(hi)} y"
+    return (f"the data are compatible with anything from the effect growing by {_fmt(-lo)} y to it shrinking by "
+            f"{_fmt(hi)} y")
 
 
 def persistence_section(primary: PrimaryModel) -> Section:
@@ -1861,7 +1866,8 @@ def self_training_section(data: Any) -> Section:
     res = self_training_effect(data.table, design)
     if res is None:
         text = f"Self-training after the intervention is {NOT_AVAILABLE}."
-        return Section(texts={"followup.self_training_text": text, "followup.self_training_truth": "(No truth to compare.)"},
+        return Section(texts={"followup.self_training_text": text,
+                              "followup.self_training_truth": "(No truth to compare.)"},
                        table=_not_available_table("Self-training"))
     r = res.iloc[0]
     s, e = int(r["start"]), int(r["end"])
