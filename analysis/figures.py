@@ -270,8 +270,14 @@ def clock_gap_vs_age(test: pd.DataFrame, columns: dict[str, str] | None = None) 
     return fig
 
 
-def clock_learning_curve(curve: pd.DataFrame, *, title: str = "Learning curve") -> plt.Figure:
-    """Held-out MAE against the number of training people (log axis)."""
+def clock_learning_curve(curve: pd.DataFrame | None, *, title: str = "Learning curve") -> plt.Figure:
+    """Held-out MAE against the number of training people (log axis); a note when ``curve`` is None
+    (a saved clock, which has no training split on the page)."""
+    if curve is None:
+        fig, ax = plt.subplots(figsize=(5.5, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no learning curve: the page validates a saved clock", ha="center", va="center")
+        return fig
     mean = curve.groupby("n_train", as_index=False)["mae"].mean()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot(mean["n_train"], mean["mae"], marker="o")

@@ -35,7 +35,7 @@ from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
 from analysis.connectome import connectivity_features, shrunk_covariances, unvectorize, vectorize
 from analysis.stats import fdr_bh
-from analysis.trial import reference_from_env, simulate_reference
+from analysis.trial import LISA, reference_from_env, simulate_reference
 from analysis.trial.reference import REGION_NOT_AVAILABLE, atlas_name, cohort_summary, has_regions, region_mask
 
 __all__ = [
@@ -347,7 +347,7 @@ def prefrontal_change(
     rois : boolean ndarray, optional
         ROI mask (default :func:`prefrontal_rois` of the trial's atlas).
     """
-    design = trial.design
+    design = getattr(trial, "design", LISA)
     arm = design.active_arms[0] if arm is None else arm
     control = design.control if control is None else control
     month = design.primary_visit if month is None else month
@@ -640,7 +640,7 @@ def prefrontal_study(trial) -> PrefrontalStudy:
     Not available (``available=False``, no comparisons) when the atlas does not mark prefrontal
     ROIs (:func:`prefrontal_rois`).
     """
-    design = trial.design
+    design = getattr(trial, "design", LISA)
     rois = prefrontal_rois(trial.atlas)
     arm, control, month = design.active_arms[0], design.control, design.primary_visit
     if rois is None:

@@ -953,7 +953,7 @@ def validation_summary(study: HoldoutStudy, dev: tuple, ds003871: tuple, fcon: t
          held["r"], float(np.mean(np.abs(test["gap_beheshti"]))), calibration_sentence(held).split(":")[0]),
         ("development fMRI", "movie fMRI, BASC-064", len(dev_table), _ages(dev_table["age"], 1),
          dev_eval.metric("mae"), dev_eval.metric("r"), dev_eval.metric("mae", "corrected"),
-         learns(dev_eval) + " (row-to-age mapping inferred)"),
+         learns(dev_eval) + "; row-to-age mapping inferred"),
         ("ds003871", "rs-fMRI, group ICA", len(groups), "younger / older only", np.nan, np.nan, np.nan,
          f"{separated}; segregation {seg_text.split(':')[0]}"),
         ("fcon1000", "cortical thickness", len(fcon_table), _ages(fcon_table["age"]), fcon_eval.metric("mae"),
