@@ -45,6 +45,7 @@ __all__ = [
     "REFERENCES",
     "CovarianceStack",
     "ConnectivityFeatures",
+    "NamedSeries",
     "shrunk_covariances",
     "connectivity_features",
     "vectorize",
@@ -165,6 +166,26 @@ def _ledoit_wolf(series: np.ndarray) -> np.ndarray:
     shrunk = (1.0 - shrinkage) * empirical
     shrunk.flat[:: p + 1] += shrinkage * (np.sum(np.trace(empirical)) / p)
     return shrunk
+
+
+class NamedSeries:
+    """An iterator of time series that names its content for the covariance disk cache.
+
+    :func:`shrunk_covariances` keeps the covariances of a named iterator under
+    ``data/cache/covariances`` (keyed by the name, ``standardize`` and the code), so a second
+    computation of the same scans reads them instead of simulating or reading the series again.
+    The name must identify the series exactly (e.g. a synthetic cohort's seed, assumptions and
+    the rows taken); ``identity=None`` means unnamed (never cached).
+    """
+
+    def __init__(self, series: Iterable[np.ndarray], identity: str | None) -> None:
+        self._series, self.cache_identity = iter(series), identity
+
+    def __iter__(self) -> NamedSeries:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._series)
 
 
 def shrunk_covariances(

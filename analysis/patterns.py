@@ -20,6 +20,8 @@ Networks always come from the atlas's ``network`` column; nothing assumes an atl
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Sequence
 
 import numpy as np
@@ -30,13 +32,28 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from analysis._paths import cache_dir, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
-from analysis.connectome import connectivity_features, shrunk_covariances, unvectorize, vectorize
+from analysis.connectome import (
+    COVARIANCE_CODE,
+    NamedSeries,
+    connectivity_features,
+    shrunk_covariances,
+    unvectorize,
+    vectorize,
+)
 from analysis.stats import fdr_bh
 from analysis.trial import LISA, reference_from_env, simulate_reference
-from analysis.trial.reference import REGION_NOT_AVAILABLE, atlas_name, cohort_summary, has_regions, region_mask
+from analysis.trial.reference import (
+    REGION_NOT_AVAILABLE,
+    atlas_digest,
+    atlas_name,
+    cohort_summary,
+    has_regions,
+    region_mask,
+)
 
 __all__ = [
     "reference_features",
@@ -119,10 +136,32 @@ def reference_features(n: int = 800, *, seed: int = 0, reference=None) -> tuple[
     atlas : DataFrame
     """
     reference = simulate_reference(n, seed=seed) if reference is None else reference
-    with single_threaded_blas():  # many small matrices: one thread is faster
-        stack = shrunk_covariances(reference.iter_timeseries())
-        features = connectivity_features(stack, "tangent")
+    series = reference.iter_timeseries()
+    identity = getattr(series, "cache_identity", None)
+
+    def compute() -> np.ndarray:
+        with single_threaded_blas():  # many small matrices: one thread is faster
+            return connectivity_features(shrunk_covariances(series), "tangent")
+
+    features = compute() if identity is None else _cached_array(f"tangent-features|{identity}", compute)
     return features, reference.participants["age"].to_numpy(float), reference.atlas
+
+
+def _cached_array(identity: str, compute) -> np.ndarray:
+    """``compute()``, kept in ``data/cache/features`` under ``identity`` and the code digest.
+
+    For named (synthetic) cohorts only: the name and the code that simulates and embeds them
+    (:data:`analysis.connectome.COVARIANCE_CODE`) fix the array, so a rebuild reads it.
+    """
+    key = hashlib.sha256(f"{identity}|{code_digest(COVARIANCE_CODE)}".encode()).hexdigest()[:32]
+    path = cache_dir("features") / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    array = compute()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+    return array
 
 
 def clock_pattern(features: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, object]:
@@ -278,11 +317,22 @@ def scan_connectivity(trial, scans: pd.DataFrame, rois: np.ndarray | None = None
     ndarray of shape (n_scans, k, k)
     """
     with single_threaded_blas():  # many small matrices: one thread is faster
-        stack = shrunk_covariances(trial.iter_timeseries(scans), standardize=True)
+        stack = shrunk_covariances(NamedSeries(trial.iter_timeseries(scans), _scans_identity(trial, scans)),
+                                   standardize=True)
         corr = unvectorize(connectivity_features(stack, "correlation"), diagonal=1.0)
     if rois is not None:
         corr = corr[:, rois][:, :, rois]
     return np.arctanh(np.clip(corr, -0.999999, 0.999999))
+
+
+def _scans_identity(trial, scans: pd.DataFrame) -> str | None:
+    """Name of a synthetic trial's scans (seed, assumptions, the scans taken) for the disk cache."""
+    if getattr(trial, "source", None) != "synthetic" or getattr(trial, "seed", None) is None \
+            or getattr(trial, "assumptions", None) is None:
+        return None
+    keys = "|".join(f"{p}:{int(m)}" for p, m in zip(scans["participant_id"], scans["month"]))
+    return (f"trial:seed={trial.seed}:{trial.assumptions!r}:"
+            f"atlas={atlas_digest(trial.atlas)}:scans={hashlib.sha256(keys.encode()).hexdigest()}")
 
 
 class PrefrontalChange:

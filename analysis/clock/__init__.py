@@ -61,6 +61,7 @@ from analysis.clock.validation import (  # the clock page's studies and what it 
     segregation_results,
     session_retest,
     study_learning_curve,
+    subset_covariances,
     thickness_results,
     transfer_conclusion,
     trial_age_range,
@@ -79,6 +80,6 @@ __all__ = [
     "describe_saved_clock", "discrimination_results", "evaluation_results", "holdout_results", "holdout_study",
     "icc", "range_accuracy", "resolution_results", "resolution_sentence", "resolution_study", "resolution_table",
     "retest_reliability", "scans_by_visit", "second_session", "segregation_by_k", "segregation_conclusion",
-    "segregation_results", "session_retest", "study_learning_curve", "thickness_results", "transfer_conclusion",
+    "segregation_results", "session_retest", "study_learning_curve", "subset_covariances", "thickness_results", "transfer_conclusion",
     "trial_age_range", "validation_reference", "validation_summary",
 ]

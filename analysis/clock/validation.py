@@ -7,8 +7,11 @@ site-calibrated thickness clock with an external test.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 
+import joblib
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -19,13 +22,14 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analysis._paths import REFERENCE_DIR_ENV
-from analysis._threads import parallel_map
-from analysis.clock.estimator import BrainAgeClock, _take, clock_metrics
-from analysis.clock.evaluation import _check_evaluation, _evaluation_plan, _evaluations
+from analysis._paths import REFERENCE_DIR_ENV, cache_dir, code_digest
+from analysis._threads import parallel_map, single_threaded_blas
+from analysis.clock.estimator import BrainAgeClock, _take, clock_metrics, fit_on_features
+from analysis.clock.evaluation import _assemble, _check_evaluation, _evaluation_plan, _run_folds
 from analysis.connectome import (
     ConnectivityFeatures,
     CovarianceStack,
+    NamedSeries,
     find_communities,
     shrunk_covariances,
     system_segregation,
@@ -124,13 +128,21 @@ def default_train_sizes(n_train: int, *, smallest: int = 150) -> list[int]:
 
 
 def study_learning_curve(study, *, random_state: int = 0) -> pd.DataFrame | None:
-    """:func:`learning_curve` on the held-out study's split, reusing its fitted clock (None for a
-    saved clock, which has no training split here)."""
-    if study.saved:
+    """:func:`learning_curve` on the held-out study's split (None for a saved clock).
+
+    Nested training sets are drawn from the study's training split and scored on its test set;
+    the largest is the study's clock itself. Every point uses the tangent features at the
+    training split's reference mean (:attr:`HoldoutStudy.features`): the reference mean is
+    unsupervised and never sees a test person, and only the ridge regression -- the part that
+    learns age -- is refitted on each subset, so the curve needs no new tangent embedding. (A
+    clock trained on a small cohort alone would also estimate its reference mean from fewer
+    people; the curve shows how accuracy grows with the people the regression learns from.)
+    """
+    if study.saved or study.features is None:
         return None
-    return learning_curve(BrainAgeClock(random_state=random_state), study.covariances, study.age,
+    return learning_curve(BrainAgeClock(connectivity=None, random_state=random_state), study.features, study.age,
                           train_sizes=default_train_sizes(len(study.train)), random_state=random_state,
-                          split=(study.train, study.test), fitted=study.clock)
+                          split=(study.train, study.test), fitted=study.clock.model_)
 
 
 def _learning_point(task) -> dict:
@@ -140,7 +152,7 @@ def _learning_point(task) -> dict:
 
 
 def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
-                   random_state: int = 0) -> pd.DataFrame:
+                   random_state: int = 0, cache: bool = False) -> pd.DataFrame:
     """Cross-validated accuracy of several clocks on the same people and folds.
 
     Parameters
@@ -154,21 +166,97 @@ def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
     -------
     DataFrame
         One row per clock: ``clock, mae, rmse, r, r2, mae_corrected, mean_age_mae``.
+
+    With ``cache=True`` the table is kept in ``data/cache/studies``, keyed by the inputs'
+    content, the ages, the clocks' parameters, the folds' seed and the code (:data:`STUDY_CODE`).
     """
+    if cache:
+        stacks = [inputs[label].covariances if isinstance(inputs[label], CovarianceStack) else
+                  np.asarray(inputs[label]) for label in clocks]
+        key = _study_key("compare", [_array_digest(np.asarray(age, float), *stacks), n_splits, random_state,
+                                     [(label, sorted(clock.get_params().items())) for label, clock in clocks.items()]])
+        path = cache_dir("studies") / f"{key}.pkl"
+        if path.exists():
+            return pd.read_pickle(path)
+        table = compare_clocks(clocks, inputs, age, n_splits=n_splits, random_state=random_state)
+        _atomic(path, table.to_pickle)
+        return table
     # = evaluate_clock(clock, inputs[label], age, ...) per clock, with every clock's folds fitted
-    # in one parallel pass (the same folds and results as one call per clock)
-    items = []
+    # in one parallel pass (the same folds and results as one call per clock). Connectivity
+    # features are computed here, once per fold for the tangent kind (its reference is fitted on
+    # the fold's training people) and once for the other kinds (they have no fitted reference),
+    # and shared by the clocks with the same kind, reference and input (e.g. tangent + ridge and
+    # tangent + SVR): exactly the numbers each clock's own fit and predict compute.
+    checked, plans = {}, {}
+    for label in clocks:
+        checked[label] = _check_evaluation(inputs[label], age, n_splits)
+        plans[label] = _evaluation_plan(checked[label], n_splits, 1, 0, np.random.default_rng(random_state))
+    groups: dict = {}
     for label, clock in clocks.items():
-        checked = _check_evaluation(inputs[label], age, n_splits)
-        plan = _evaluation_plan(checked, n_splits, 1, 0, np.random.default_rng(random_state))
-        items.append((clock, inputs[label], checked, plan))
+        if clock.connectivity is not None:
+            groups.setdefault((clock.connectivity, clock.reference, id(inputs[label])), []).append(label)
+    shared = {label: key for key, labels in groups.items() for label in labels}
+    folds = {}
+    for key in {shared[label] for label in shared}:
+        label = groups[key][0]
+        splits = plans[label][0][0]
+        folds[key] = _fold_features(inputs[label], key[0], key[1], splits)
+    jobs, owners = [], []
+    for label, clock in clocks.items():
+        splits = plans[label][0][0]
+        if label in shared:
+            plain = clone(clock).set_params(connectivity=None)
+            for fold, split in enumerate(splits):
+                jobs.append((plain, folds[shared[label]][fold], checked[label], [split], True))
+                owners.append(label)
+        else:
+            jobs.append((clock, inputs[label], checked[label], splits, True))
+            owners.append(label)
+    results = _run_folds(jobs)
     rows = []
-    for label, result in zip(clocks, _evaluations(items)):
-        summary = result.summary
+    for label in clocks:
+        target = checked[label]
+        mine = [result for owner, result in zip(owners, results) if owner == label]
+        predicted, corrected, baseline = (np.empty_like(target) for _ in range(3))
+        fold_of = []
+        for part in mine:
+            for fold, test in part[3]:
+                predicted[test], corrected[test], baseline[test] = part[0][test], part[1][test], part[2][test]
+                fold_of.append((len(fold_of), test))
+        summary = _assemble(target, [(predicted, corrected, baseline, fold_of)], []).summary
         rows.append({"clock": label, **summary.loc["uncorrected"].to_dict(),
                      "mae_corrected": summary.loc["corrected", "mae"],
                      "mean_age_mae": summary.loc["mean_age", "mae"]})
     return pd.DataFrame(rows)
+
+
+def subset_covariances(reference, rows, *, standardize: bool = False) -> CovarianceStack:
+    """Covariances of the reference people at positions ``rows``.
+
+    When the whole cohort has a cache identity (the synthetic reference), the subset is named
+    after it and its rows, so :func:`~analysis.connectome.shrunk_covariances` keeps the result
+    in its disk cache and a rebuild does not simulate those scans again.
+    """
+    rows = np.asarray(rows, dtype=int)
+    whole = getattr(reference.iter_timeseries(), "cache_identity", None)  # lazy: simulates nothing
+    identity = None
+    if whole is not None:
+        identity = f"{whole}|rows={hashlib.sha256(rows.tobytes()).hexdigest()}"
+    series = reference.iter_timeseries(reference.participants.iloc[rows])
+    return shrunk_covariances(NamedSeries(series, identity), standardize=standardize)
+
+
+def _fold_features(X, kind: str, reference: str, splits) -> list[np.ndarray]:
+    """Per fold: connectivity features of every person, reference fitted on the fold's training rows.
+
+    Only the tangent kind has a reference that depends on the training rows; the correlation
+    kinds transform each scan on its own, so one transform serves every fold.
+    """
+    stack = X if isinstance(X, CovarianceStack) else shrunk_covariances(X, standardize=kind == "correlation")
+    if kind != "tangent":
+        features = ConnectivityFeatures(kind, reference=reference).fit(stack[splits[0][0]]).transform(stack)
+        return [features] * len(splits)
+    return [ConnectivityFeatures(kind, reference=reference).fit(stack[train]).transform(stack) for train, _ in splits]
 
 
 # --------------------------------------------------------------------------------------
@@ -391,6 +479,9 @@ class HoldoutStudy:
         ``"synthetic"`` or ``"real"``: the reference's data kind.
     saved : bool
         Whether the clock is a saved clock validated on the reference.
+    features : ndarray of shape (n_people, n_edges) or None
+        Tangent features of every person at the training split's reference mean (None for a
+        saved clock).
     """
 
     clock: object
@@ -401,6 +492,7 @@ class HoldoutStudy:
     test: np.ndarray
     kind: str
     saved: bool = False
+    features: np.ndarray | None = None
 
     @property
     def held_out(self) -> pd.DataFrame:
@@ -408,7 +500,32 @@ class HoldoutStudy:
         return self.table[self.table["split"] == "test"]
 
 
-def holdout_study(reference, *, saved=None, seed: int = 0, test_size: float = 0.2) -> HoldoutStudy:
+#: Package files whose code fixes a validation study's result (the key of the study cache).
+STUDY_CODE = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.py", "clock/*.py", "stats/*.py")
+
+
+def _study_key(name: str, parts) -> str:
+    text = "|".join(map(str, parts))
+    return hashlib.sha256(f"{name}|{text}|{code_digest(STUDY_CODE)}".encode()).hexdigest()[:32]
+
+
+def _atomic(path, write) -> None:
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _array_digest(*arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def holdout_study(reference, *, saved=None, seed: int = 0, test_size: float = 0.2,
+                  cache: bool = False) -> HoldoutStudy:
     """Train a tangent + ridge clock on 80 % of ``reference`` and predict the other 20 %.
 
     With ``saved`` (a :class:`~analysis.clock.SavedClock` on the reference's atlas, not trained
@@ -426,11 +543,39 @@ def holdout_study(reference, *, saved=None, seed: int = 0, test_size: float = 0.
         for method in ("none", "beheshti", "cole", "smith"):
             table[f"gap_{method}"] = clock.correct(predicted, age, method)
         return HoldoutStudy(clock, table, covariances, age, np.array([], int), np.arange(len(age)), kind, True)
-    clock = BrainAgeClock(random_state=seed)
-    fitted, table = holdout_predictions(clock, covariances, age, test_size=test_size, random_state=seed)
-    index = np.arange(len(age))
-    return HoldoutStudy(fitted, table, covariances, age, index[table["split"].to_numpy() == "train"],
-                        index[table["split"].to_numpy() == "test"], kind)
+    identity = getattr(reference.iter_timeseries(), "cache_identity", None)  # lazy: simulates nothing
+    if not cache or identity is None:
+        return _holdout(covariances, age, kind, seed, test_size)
+    key = _study_key("holdout", [identity, seed, test_size])
+    folder = cache_dir("studies")
+    paths = {"fit": folder / f"{key}.joblib", "features": folder / f"{key}.npy"}
+    if all(p.exists() for p in paths.values()):
+        clock, table, train, test = joblib.load(paths["fit"])
+        features = np.load(paths["features"], mmap_mode="r")
+        return HoldoutStudy(clock, table, covariances, age, train, test, kind, features=features)
+    study = _holdout(covariances, age, kind, seed, test_size)
+    _atomic(paths["features"], lambda tmp: np.save(tmp, study.features))
+    _atomic(paths["fit"], lambda tmp: joblib.dump((study.clock, study.table, study.train, study.test), tmp))
+    return study
+
+
+def _holdout(covariances, age, kind: str, seed: int, test_size: float) -> HoldoutStudy:
+    train, test = train_test_split(np.arange(len(age)), test_size=test_size, random_state=seed)
+    # the tangent reference is fitted on the training split; every person's features are then
+    # computed once (the clock's fit and predict would compute the same numbers) and kept for
+    # the learning curve
+    features = ConnectivityFeatures("tangent").fit(covariances[train])
+    Z = features.transform(covariances)
+    clock = fit_on_features(BrainAgeClock(random_state=seed), features, Z[train], age[train])
+    predicted = np.empty_like(age)
+    predicted[train] = clock.oof_predictions_
+    with single_threaded_blas():
+        predicted[test] = clock.model_.predict(Z[test])
+    table = pd.DataFrame({"split": np.where(np.isin(np.arange(len(age)), test), "test", "train"),
+                          "age": age, "predicted_age": predicted})
+    for method in ("none", "beheshti", "cole", "smith"):
+        table[f"gap_{method}"] = clock.correct(predicted, age, method)
+    return HoldoutStudy(clock, table, covariances, age, train, test, kind, features=Z)
 
 
 def saved_clock_validates(saved, reference) -> bool:

@@ -147,3 +147,30 @@ def test_conclusions_follow_the_intervals():
     assert "not distinguishable" in transfer_conclusion(useless, train_age_mean=50.0, n_boot=200)
     assert calibration_sentence({"r": 0.92, "mae": 5.1}).startswith("more accurate")
     assert calibration_sentence({"r": 0.8, "mae": 6.0}).startswith("within")
+
+
+def test_study_learning_curve_reuses_the_studys_features_and_clock():
+    from analysis.clock import study_learning_curve
+
+    reference = small_reference(n=80, n_rois=12, n_volumes=80)
+    study = holdout_study(reference, seed=0)
+    fitted = BrainAgeClock(random_state=0).fit(study.covariances[study.train], study.age[study.train])
+    np.testing.assert_allclose(fitted.predict(study.covariances[np.sort(study.test)]),
+                               study.held_out["predicted_age"], rtol=1e-10)  # = a plain fit
+    curve = study_learning_curve(study, random_state=0)
+    assert list(curve["n_train"]) == [len(study.train)]  # 64 people < 150: one point
+    assert curve["mae"].iloc[0] == pytest.approx(holdout_results(study).set_index("key").loc["clock.synthetic_mae", "value"])
+
+
+def test_compare_clocks_sharing_features_equals_separate_evaluations(rng):
+    from analysis.clock import compare_clocks, evaluate_clock
+
+    reference = small_reference(n=60, n_rois=10, n_volumes=60)
+    stack = shrunk_covariances(reference.iter_timeseries())
+    age = reference.participants["age"].to_numpy(float)
+    clocks = {"ridge": BrainAgeClock("tangent", random_state=0), "svr": BrainAgeClock("tangent", model="svr", random_state=0)}
+    table = compare_clocks(clocks, {"ridge": stack, "svr": stack}, age, n_splits=3, random_state=0).set_index("clock")
+    for label, clock in clocks.items():
+        alone = evaluate_clock(clock, stack, age, n_splits=3, random_state=0)
+        assert table.loc[label, "mae"] == pytest.approx(alone.metric("mae"), rel=1e-12)
+        assert table.loc[label, "mae_corrected"] == pytest.approx(alone.metric("mae", "corrected"), rel=1e-12)
