@@ -287,7 +287,7 @@ def network_clock_scores(
                   for scope in scopes for network in sorted(set(networks))]
     # one CV per edge set, independent of the others: on the available cores
     with single_threaded_blas():
-        scores = parallel_map(_edge_set_scores, [(X, age, mask, folds) for _, _, mask in edge_sets])
+        scores = parallel_map(_edge_set_scores, [(X, age, mask, folds) for _, _, mask in edge_sets], threads=True)
     return pd.DataFrame([{"network": network, "scope": scope, "n_edges": int(mask.sum()), **score}
                          for (network, scope, mask), score in zip(edge_sets, scores)])
 

@@ -106,7 +106,7 @@ def learning_curve(clock, X, age, *, train_sizes, test_size: float = 0.2, n_repe
              if fitted is not None and split is not None and size == len(split[0])}
     # every (repeat, size) fit is independent: largest first, so the two workers finish together
     order = sorted((i for i in range(len(tasks)) if i not in reuse), key=lambda i: -tasks[i][1])
-    scores = parallel_map(_learning_point, [(clock, X, age, *tasks[i][2:]) for i in order])
+    scores = parallel_map(_learning_point, [(clock, X, age, *tasks[i][2:]) for i in order], threads=True)
     by_task = dict(zip(order, scores))
     for i in reuse:
         test = tasks[i][3]
@@ -256,6 +256,8 @@ def _fold_features(X, kind: str, reference: str, splits) -> list[np.ndarray]:
     if kind != "tangent":
         features = ConnectivityFeatures(kind, reference=reference).fit(stack[splits[0][0]]).transform(stack)
         return [features] * len(splits)
+    if reference == "log-euclidean":  # every fold's reference mean from the same per-scan logarithms
+        stack = stack.with_logs()
     return [ConnectivityFeatures(kind, reference=reference).fit(stack[train]).transform(stack) for train, _ in splits]
 
 
@@ -281,6 +283,8 @@ def group_discrimination(timeseries, groups, *, connectivity: str = "tangent", n
     # the covariances never see a label: estimate them once, not in every fold of every permutation
     if not isinstance(timeseries, CovarianceStack):
         timeseries = shrunk_covariances(timeseries, standardize=connectivity == "correlation")
+    if connectivity == "tangent":  # every fold's reference mean from the same per-scan logarithms
+        timeseries = timeseries.with_logs()
     folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
     rng = np.random.default_rng(random_state)
     runs = [(y, list(folds.split(y, y)))]
@@ -289,7 +293,7 @@ def group_discrimination(timeseries, groups, *, connectivity: str = "tangent", n
         split = StratifiedKFold(n_splits, shuffle=True, random_state=int(rng.integers(2**31)))
         runs.append((shuffled, list(split.split(y, shuffled))))
     tasks = [(model, timeseries, labels_, train, test) for labels_, splits in runs for train, test in splits]
-    results = iter(parallel_map(_classify_fold, tasks))
+    results = iter(parallel_map(_classify_fold, tasks, threads=True))
     scores = [_pool_folds([next(results) for _ in splits]) for _, splits in runs]
     accuracy, auc = scores[0]
     null = [score[0] for score in scores[1:]]

@@ -174,3 +174,26 @@ def test_compare_clocks_sharing_features_equals_separate_evaluations(rng):
         alone = evaluate_clock(clock, stack, age, n_splits=3, random_state=0)
         assert table.loc[label, "mae"] == pytest.approx(alone.metric("mae"), rel=1e-12)
         assert table.loc[label, "mae_corrected"] == pytest.approx(alone.metric("mae", "corrected"), rel=1e-12)
+
+
+def test_study_caches_return_the_computed_results(tmp_path, monkeypatch):
+    from analysis import _paths
+    from analysis.clock import compare_clocks, subset_covariances
+
+    monkeypatch.setattr(_paths, "data_dir", lambda: tmp_path)
+    reference = small_reference(n=60, n_rois=10, n_volumes=60)
+    first = holdout_study(reference, seed=0, cache=True)
+    again = holdout_study(reference, seed=0, cache=True)
+    assert len(list((tmp_path / "cache" / "studies").glob("*.npy"))) == 1
+    pd.testing.assert_frame_equal(first.table, again.table)
+    np.testing.assert_array_equal(first.features, again.features)
+    np.testing.assert_array_equal(first.clock.predict(first.covariances[:5]), again.clock.predict(again.covariances[:5]))
+    rows = np.arange(0, 60, 2)
+    std = subset_covariances(reference, rows, standardize=True)
+    plain = shrunk_covariances((reference.timeseries(p) for p in reference.participants["participant_id"].iloc[rows]),
+                               standardize=True)
+    np.testing.assert_array_equal(std.covariances, plain.covariances)
+    clocks = {"partial": BrainAgeClock("partial correlation", random_state=0)}
+    table = compare_clocks(clocks, {"partial": std}, first.age[rows], n_splits=3, cache=True)
+    pd.testing.assert_frame_equal(table, compare_clocks(clocks, {"partial": std}, first.age[rows], n_splits=3, cache=True))
+    pd.testing.assert_frame_equal(table, compare_clocks(clocks, {"partial": std}, first.age[rows], n_splits=3))
