@@ -76,6 +76,8 @@ __all__ = [
 
 #: Ridge penalties searched by the network-restricted clocks (standardised features).
 ALPHAS = DEFAULT_ALPHAS
+#: Package files whose code fixes :func:`network_clock_scores` (the key of its cache).
+NETWORK_CLOCK_CODE = ("_threads.py", "clock/estimator.py", "clock/models.py", "patterns.py")
 
 
 # --------------------------------------------------------------------------------------
@@ -255,6 +257,7 @@ def network_clock_scores(
     scopes: Sequence[str] = ("within", "touching"),
     n_splits: int = 5,
     random_state: int | None = 0,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """Cross-validated accuracy of ridge clocks restricted to one network's edges, and all edges.
 
@@ -273,12 +276,30 @@ def network_clock_scores(
     random_state : int or None, default=0
         Seed of the folds.
 
+    cache : bool, default=False
+        Keep the table in ``data/cache/studies``, keyed by the content of ``X``, ``age`` and
+        ``networks``, the other arguments and the code (a rebuild reads it).
+
     Returns
     -------
     DataFrame
         ``network, scope, n_edges, mae, r, r2``; the all-edges clock has network ``"all"``.
     """
     X, age = np.asarray(X, dtype=float), np.asarray(age, dtype=float)
+    if cache:
+        digest = hashlib.sha256()
+        for array in (X, age, np.asarray(networks, dtype=str)):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        key = hashlib.sha256(f"network-clocks|{digest.hexdigest()}|{list(scopes)}|{n_splits}|{random_state}|"
+                             f"{code_digest(NETWORK_CLOCK_CODE)}".encode()).hexdigest()[:32]
+        path = cache_dir("studies") / f"{key}.pkl"
+        if path.exists():
+            return pd.read_pickle(path)
+        table = network_clock_scores(X, age, networks, scopes=scopes, n_splits=n_splits, random_state=random_state)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pkl")
+        table.to_pickle(tmp)
+        os.replace(tmp, path)
+        return table
     if X.ndim != 2 or len(age) != X.shape[0]:
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
     folds = KFold(n_splits, shuffle=True, random_state=random_state)

@@ -247,8 +247,8 @@ report.figure("clock-segregation", figures.group_strip(by_k[7][0], title="ds0038
 # table). Caveats cut both ways: ICA components are not anatomical networks (some are noise
 # components), communities found from {glue:text}`00_open_data.py::open_data.ds003871_n_components:s` components are unstable, and {glue:text}`00_open_data.py::open_data.ds003871_n:s` people give wide
 # intervals. The synthetic world's declining segregation follows the ROI-based literature
-# {cite:p}`chan2014,geerligs2015`; this real-data check is a reason to read the synthetic
-# results as illustrations of the method, not as predictions of what real data will show.
+# {cite:p}`chan2014,geerligs2015`; whichever way this one real-data check points, the synthetic
+# results are illustrations of the method, not predictions of what real data will show.
 #
 # ```{glue:figure} clock-segregation
 # :name: fig-clock-segregation

@@ -92,7 +92,7 @@ report.figure("conn-pattern-glass", figures.pattern_glass_brain(10 * pattern, at
 # and compare them with the clock on all edges.
 
 # %% tags=["hide-input"]
-scores = patterns.network_clock_scores(features, age, networks, random_state=0)
+scores = patterns.network_clock_scores(features, age, networks, random_state=0, cache=True)  # kept on disk
 network_results, best_network = patterns.network_clock_summary(scores)
 report.record_frame(network_results)
 report.glue_text("connectivity.best_network", best_network)

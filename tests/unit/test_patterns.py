@@ -142,3 +142,17 @@ def test_pattern_and_network_sentences():
     scores = pd.DataFrame({"network": ["all", "a", "b"], "scope": ["all", "within", "within"], "r": [0.9, 0.7, 0.05]})
     text = patterns.network_clock_sentence(scores)
     assert text.startswith("1 of 2 networks") and "no single network matches" in text
+
+
+def test_network_clock_scores_cache_returns_the_same_table(rng, tmp_path, monkeypatch):
+    from analysis import _paths
+
+    monkeypatch.setattr(_paths, "data_dir", lambda: tmp_path)
+    networks = np.repeat(["n1", "n2"], 5)
+    X, age = rng.normal(size=(60, 45)), rng.uniform(20, 80, 60)
+    fresh = patterns.network_clock_scores(X, age, networks, scopes=("within",))
+    cached = patterns.network_clock_scores(X, age, networks, scopes=("within",), cache=True)
+    again = patterns.network_clock_scores(X, age, networks, scopes=("within",), cache=True)
+    pd.testing.assert_frame_equal(fresh, cached)
+    pd.testing.assert_frame_equal(fresh, again)
+    assert len(list((tmp_path / "cache" / "studies").glob("*.pkl"))) == 1
