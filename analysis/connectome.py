@@ -45,6 +45,7 @@ __all__ = [
     "REFERENCES",
     "CovarianceStack",
     "ConnectivityFeatures",
+    "NamedSeries",
     "shrunk_covariances",
     "connectivity_features",
     "vectorize",
@@ -83,15 +84,36 @@ class CovarianceStack:
         for the correlation kind).
     """
 
-    def __init__(self, covariances: np.ndarray, standardized: bool = False) -> None:
+    def __init__(self, covariances: np.ndarray, standardized: bool = False, logs: np.ndarray | None = None) -> None:
         covariances = np.asarray(covariances, dtype=float)
         if covariances.ndim != 3 or covariances.shape[1] != covariances.shape[2]:
             raise ValueError(
                 "covariances must have shape (n_scans, n_rois, n_rois); "
                 f"got shape {covariances.shape}"
             )
+        if logs is not None and np.shape(logs) != covariances.shape:
+            raise ValueError(f"logs must have the covariances' shape {covariances.shape}; got {np.shape(logs)}")
         self.covariances = covariances
         self.standardized = bool(standardized)
+        self.logs = logs
+
+    def with_logs(self) -> CovarianceStack:
+        """The same stack carrying each covariance's matrix logarithm.
+
+        A log-Euclidean tangent reference is the mean of these logarithms; a stack that carries
+        them lets every cross-validation fold fit its reference without recomputing them (the
+        same numbers, in the same order, as computing them per fold).
+        """
+        if self.logs is not None:
+            return self
+        logs = np.empty_like(self.covariances)
+
+        def fill(part: slice) -> None:
+            logs[part] = _map_eigenvalues(np.log, self.covariances[part])
+
+        with single_threaded_blas():
+            _map_chunks(fill, len(self))
+        return CovarianceStack(self.covariances, self.standardized, logs)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -108,9 +130,11 @@ class CovarianceStack:
 
     def __getitem__(self, index) -> CovarianceStack:
         picked = self.covariances[index]
+        logs = None if self.logs is None else self.logs[index]
         if picked.ndim == 2:
             picked = picked[None]
-        return CovarianceStack(picked, self.standardized)
+            logs = None if logs is None else logs[None]
+        return CovarianceStack(picked, self.standardized, logs)
 
     def __repr__(self) -> str:
         return f"CovarianceStack(n_scans={len(self)}, n_rois={self.n_rois}, standardized={self.standardized})"
@@ -165,6 +189,26 @@ def _ledoit_wolf(series: np.ndarray) -> np.ndarray:
     shrunk = (1.0 - shrinkage) * empirical
     shrunk.flat[:: p + 1] += shrinkage * (np.sum(np.trace(empirical)) / p)
     return shrunk
+
+
+class NamedSeries:
+    """An iterator of time series that names its content for the covariance disk cache.
+
+    :func:`shrunk_covariances` keeps the covariances of a named iterator under
+    ``data/cache/covariances`` (keyed by the name, ``standardize`` and the code), so a second
+    computation of the same scans reads them instead of simulating or reading the series again.
+    The name must identify the series exactly (e.g. a synthetic cohort's seed, assumptions and
+    the rows taken); ``identity=None`` means unnamed (never cached).
+    """
+
+    def __init__(self, series: Iterable[np.ndarray], identity: str | None) -> None:
+        self._series, self.cache_identity = iter(series), identity
+
+    def __iter__(self) -> NamedSeries:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._series)
 
 
 def shrunk_covariances(
@@ -268,6 +312,15 @@ def _mean_log(covariances: np.ndarray, whitening: np.ndarray | None = None) -> n
     for partial in _map_chunks(chunk_sum, len(covariances), fixed=True):
         total += partial  # in chunk order: the same sum as the serial loop
     return total / len(covariances)
+
+
+def _exp_mean_log(logs: np.ndarray) -> np.ndarray:
+    """:func:`log_euclidean_mean` from precomputed matrix logarithms (same chunked sum)."""
+    total = np.zeros(logs.shape[1:])
+    for part in _chunks(len(logs)):
+        total += np.asarray(logs[part]).sum(axis=0)
+    mean_log = total / len(logs)
+    return _map_eigenvalues(np.exp, (mean_log + mean_log.T) / 2)
 
 
 def log_euclidean_mean(covariances: np.ndarray) -> np.ndarray:
@@ -412,7 +465,10 @@ class ConnectivityFeatures(TransformerMixin, BaseEstimator):
     def _fit_stack(self, stack: CovarianceStack) -> ConnectivityFeatures:
         self.n_rois_ = stack.n_rois
         self.whitening_ = None
-        if self.kind == "tangent":
+        if self.kind == "tangent" and self.reference == "log-euclidean" and stack.logs is not None:
+            self.mean_ = _exp_mean_log(stack.logs)
+            self.whitening_ = _map_eigenvalues(lambda v: 1 / np.sqrt(v), self.mean_)
+        elif self.kind == "tangent":
             average = log_euclidean_mean if self.reference == "log-euclidean" else geometric_mean
             self.mean_ = average(stack.covariances)
             self.whitening_ = _map_eigenvalues(lambda v: 1 / np.sqrt(v), self.mean_)

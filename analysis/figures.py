@@ -12,7 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from nilearn import plotting
 
+from analysis.connectome import unvectorize
 from analysis.open_data import DS003871_TR_S, OLDER_AGE, OpenDataSummary, first_row_of, site_age_counts
 from analysis.trial import TrialDesign
 from analysis.trial.tables import MISSING_MARK, MVC
@@ -387,4 +389,136 @@ def plot_strength_scatter(changes: pd.DataFrame | None, design: TrialDesign, x: 
         ax.spines[["top", "right"]].set_visible(False)
     axes[0][0].set_ylabel(ylabel, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+# =============================================================================================
+# clock and connectivity figures (notebooks 02 and 06)
+# =============================================================================================
+#: Gap columns of a held-out table and their labels, in the order the clock page shows them.
+GAP_LABELS = {"gap_none": "uncorrected", "gap_beheshti": "Beheshti", "gap_cole": "Cole", "gap_smith": "Smith"}
+
+
+def clock_predicted_vs_age(test: pd.DataFrame, *, title: str = "Held-out people") -> plt.Figure:
+    """Predicted against chronological age, with the identity line and the least-squares fit."""
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    ax.scatter(test["age"], test["predicted_age"], s=8, alpha=0.5, color="tab:blue")
+    lims = [test["age"].min() - 2, test["age"].max() + 2]
+    ax.plot(lims, lims, color="black", lw=1, label="identity (perfect clock)")
+    fit = np.polyfit(test["age"], test["predicted_age"], 1)
+    ax.plot(lims, np.polyval(fit, lims), color="tab:red", lw=1.5, ls="--",
+            label=f"least-squares fit (slope {fit[0]:.2f})")
+    ax.set(xlabel="chronological age (y)", ylabel="predicted brain age (y)", xlim=lims, ylim=lims, title=title)
+    ax.legend(loc="upper left", frameon=False)
+    return fig
+
+
+def clock_gap_vs_age(test: pd.DataFrame, columns: dict[str, str] | None = None) -> plt.Figure:
+    """One panel per gap column: gap against age, with r(gap, age) in the title."""
+    columns = GAP_LABELS if columns is None else columns
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.25 * len(columns), 3.4), sharey=True)
+    for ax, (column, label) in zip(np.atleast_1d(axes), columns.items()):
+        ax.scatter(test["age"], test[column], s=5, alpha=0.4)
+        r_age = np.corrcoef(test["age"], test[column])[0, 1]
+        ax.axhline(0, color="black", lw=1)
+        ax.set(title=f"{label}\nr(gap, age) = {r_age:.2f}", xlabel="age (y)")
+    np.atleast_1d(axes)[0].set_ylabel("brain age gap (y)")
+    fig.tight_layout()
+    return fig
+
+
+def clock_learning_curve(curve: pd.DataFrame | None, *, title: str = "Learning curve") -> plt.Figure:
+    """Held-out MAE against the number of training people (log axis); a note when ``curve`` is None
+    (a saved clock, which has no training split on the page)."""
+    if curve is None:
+        fig, ax = plt.subplots(figsize=(5.5, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no learning curve: the page validates a saved clock", ha="center", va="center")
+        return fig
+    mean = curve.groupby("n_train", as_index=False)["mae"].mean()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(mean["n_train"], mean["mae"], marker="o")
+    ax.set(xscale="log", xlabel="training people (log scale)", ylabel="held-out MAE (y)", title=title)
+    ax.set_xticks(mean["n_train"], [str(n) for n in mean["n_train"]])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    return fig
+
+
+def group_strip(per_person: pd.DataFrame, *, value: str = "segregation", group: str = "group",
+                order: tuple[str, ...] = ("Younger", "Older"), title: str = "") -> plt.Figure:
+    """Per-person values by group (jittered), with group means."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.8))
+    for i, name in enumerate(order):
+        values = per_person.loc[per_person[group] == name, value]
+        jitter = np.random.default_rng(i).uniform(-0.12, 0.12, len(values))
+        ax.scatter(i + jitter, values, s=14, alpha=0.7)
+        ax.hlines(values.mean(), i - 0.25, i + 0.25, color="black")
+    ax.set_xticks(range(len(order)), list(order))
+    ax.set(ylabel=value.replace("_", " "), title=title)
+    return fig
+
+
+def network_pattern_matrix(by_network: pd.DataFrame, *, title: str) -> plt.Figure:
+    """A networks x networks matrix of an edge summary, symmetric colour scale."""
+    values = by_network.to_numpy()
+    limit = float(np.nanmax(np.abs(values)))
+    fig = plt.figure(figsize=(6.5, 5.5))
+    plotting.plot_matrix(values, labels=list(by_network.index), figure=fig, colorbar=True, cmap="RdBu_r",
+                         vmax=limit, vmin=-limit, title=title)
+    fig.axes[0].grid(False)
+    return fig
+
+
+def pattern_glass_brain(pattern: np.ndarray, atlas: pd.DataFrame, *, threshold: str = "99.7%",
+                        title: str = "Strongest 0.3% of pattern edges") -> plt.Figure:
+    """The strongest edges of an edge-wise pattern on a glass brain (ROI coordinates from the atlas)."""
+    fig = plt.figure(figsize=(9, 3.5))
+    plotting.plot_connectome(unvectorize(pattern)[0], atlas[["x", "y", "z"]].to_numpy(), edge_threshold=threshold,
+                             node_size=6, edge_cmap="RdBu_r", figure=fig, colorbar=True, title=title)
+    return fig
+
+
+def network_clock_bars(scores: pd.DataFrame, *, title: str = "Clocks on one network's edges vs all edges"
+                       ) -> plt.Figure:
+    """CV accuracy of clocks restricted to one network (bars by scope) against all edges (dashed)."""
+    all_r = float(scores.loc[scores["network"] == "all", "r"].iloc[0])
+    single = scores[scores["network"] != "all"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.barplot(data=single, x="network", y="r", hue="scope", ax=ax, palette="Set2")
+    ax.axhline(all_r, color="black", linestyle="--", label="all edges")
+    ax.set(xlabel="", ylabel="CV correlation (predicted vs age)", ylim=(0, 1), title=title)
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def region_change_figure(change, *, arm: str, control: str, fdr: float = 0.05) -> plt.Figure:
+    """Edge t-values of a region's connectivity change (matrix) and its FDR-significant edges.
+
+    ``change`` is :func:`analysis.patterns.prefrontal_change`'s result. When no edge survives
+    FDR, the strongest 2 % of edges are drawn instead and the title says so. ``change=None``
+    (an atlas without prefrontal ROIs) draws a panel saying so.
+    """
+    if change is None:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "prefrontal connectivity: not available for this atlas", ha="center", va="center")
+        return fig
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1, 1.3]})
+    labels = list(change.rois["roi"])
+    limit = float(np.abs(change.t_matrix).max())
+    plotting.plot_matrix(change.t_matrix, labels=labels, axes=axes[0], colorbar=True, cmap="RdBu_r",
+                         vmin=-limit, vmax=limit, title=f"t ({arm} vs {control} change)")
+    axes[0].tick_params(labelsize=5)
+    axes[0].grid(False)
+    keep = change.edges["p_fdr"].to_numpy() < fdr
+    shown = np.zeros_like(change.t_matrix)
+    rows, cols = np.tril_indices(len(labels), k=-1)
+    shown[rows[keep], cols[keep]] = shown[cols[keep], rows[keep]] = change.edges["t"].to_numpy()[keep]
+    if not keep.any():  # nothing survives FDR: show the unthresholded strongest edges instead
+        strong = np.abs(change.t_matrix) >= np.quantile(np.abs(change.t_matrix), 0.98)
+        shown = np.where(strong, change.t_matrix, 0.0)
+    plotting.plot_connectome(shown, change.rois[["x", "y", "z"]].to_numpy(), axes=axes[1], node_size=10,
+                             edge_cmap="RdBu_r", display_mode="xz", colorbar=True)
+    axes[1].set_title("FDR-significant edges" if keep.any() else "strongest 2% of edges (none FDR-significant)")
     return fig

@@ -9,12 +9,19 @@
 * :func:`network_matrix` summarises any edge-wise quantity by pairs of Dosenbach networks.
 * :func:`network_clock_scores` tests "whole-brain, no single network": clocks trained on one
   network's edges at a time against a clock on all edges, in cross-validation.
-* :func:`prefrontal_change` compares the 12-month change in prefrontal connectivity between
-  two arms, edge by edge with Benjamini-Hochberg FDR, and as a network-level mean.
+* :func:`prefrontal_change` compares the change in prefrontal connectivity between two arms
+  from baseline to a visit, edge by edge with Benjamini-Hochberg FDR, and as a network-level
+  mean; :func:`prefrontal_study` runs it for every active arm of the trial's design against
+  its control at the primary visit. Prefrontal ROIs come from the atlas's optional ``region``
+  column (:func:`prefrontal_rois`); without one the analysis is "not available for this atlas".
+
+Networks always come from the atlas's ``network`` column; nothing assumes an atlas size.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Sequence
 
 import numpy as np
@@ -25,12 +32,28 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from analysis._paths import cache_dir, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
-from analysis.connectome import connectivity_features, shrunk_covariances, unvectorize, vectorize
+from analysis.connectome import (
+    COVARIANCE_CODE,
+    NamedSeries,
+    connectivity_features,
+    shrunk_covariances,
+    unvectorize,
+    vectorize,
+)
 from analysis.stats import fdr_bh
-from analysis.trial import simulate_reference
+from analysis.trial import LISA, reference_from_env, simulate_reference
+from analysis.trial.reference import (
+    REGION_NOT_AVAILABLE,
+    atlas_digest,
+    atlas_name,
+    cohort_summary,
+    has_regions,
+    region_mask,
+)
 
 __all__ = [
     "reference_features",
@@ -43,10 +66,18 @@ __all__ = [
     "scan_connectivity",
     "prefrontal_change",
     "PrefrontalChange",
+    "pattern_reference",
+    "pattern_summary",
+    "network_clock_summary",
+    "prefrontal_rois",
+    "prefrontal_study",
+    "PrefrontalStudy",
 ]
 
 #: Ridge penalties searched by the network-restricted clocks (standardised features).
 ALPHAS = DEFAULT_ALPHAS
+#: Package files whose code fixes :func:`network_clock_scores` (the key of its cache).
+NETWORK_CLOCK_CODE = ("_threads.py", "clock/estimator.py", "clock/models.py", "patterns.py")
 
 
 # --------------------------------------------------------------------------------------
@@ -107,10 +138,32 @@ def reference_features(n: int = 800, *, seed: int = 0, reference=None) -> tuple[
     atlas : DataFrame
     """
     reference = simulate_reference(n, seed=seed) if reference is None else reference
-    with single_threaded_blas():  # many small matrices: one thread is faster
-        stack = shrunk_covariances(reference.iter_timeseries())
-        features = connectivity_features(stack, "tangent")
+    series = reference.iter_timeseries()
+    identity = getattr(series, "cache_identity", None)
+
+    def compute() -> np.ndarray:
+        with single_threaded_blas():  # many small matrices: one thread is faster
+            return connectivity_features(shrunk_covariances(series), "tangent")
+
+    features = compute() if identity is None else _cached_array(f"tangent-features|{identity}", compute)
     return features, reference.participants["age"].to_numpy(float), reference.atlas
+
+
+def _cached_array(identity: str, compute) -> np.ndarray:
+    """``compute()``, kept in ``data/cache/features`` under ``identity`` and the code digest.
+
+    For named (synthetic) cohorts only: the name and the code that simulates and embeds them
+    (:data:`analysis.connectome.COVARIANCE_CODE`) fix the array, so a rebuild reads it.
+    """
+    key = hashlib.sha256(f"{identity}|{code_digest(COVARIANCE_CODE)}".encode()).hexdigest()[:32]
+    path = cache_dir("features") / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    array = compute()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+    return array
 
 
 def clock_pattern(features: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, object]:
@@ -204,6 +257,7 @@ def network_clock_scores(
     scopes: Sequence[str] = ("within", "touching"),
     n_splits: int = 5,
     random_state: int | None = 0,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """Cross-validated accuracy of ridge clocks restricted to one network's edges, and all edges.
 
@@ -222,12 +276,30 @@ def network_clock_scores(
     random_state : int or None, default=0
         Seed of the folds.
 
+    cache : bool, default=False
+        Keep the table in ``data/cache/studies``, keyed by the content of ``X``, ``age`` and
+        ``networks``, the other arguments and the code (a rebuild reads it).
+
     Returns
     -------
     DataFrame
         ``network, scope, n_edges, mae, r, r2``; the all-edges clock has network ``"all"``.
     """
     X, age = np.asarray(X, dtype=float), np.asarray(age, dtype=float)
+    if cache:
+        digest = hashlib.sha256()
+        for array in (X, age, np.asarray(networks, dtype=str)):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        key = hashlib.sha256(f"network-clocks|{digest.hexdigest()}|{list(scopes)}|{n_splits}|{random_state}|"
+                             f"{code_digest(NETWORK_CLOCK_CODE)}".encode()).hexdigest()[:32]
+        path = cache_dir("studies") / f"{key}.pkl"
+        if path.exists():
+            return pd.read_pickle(path)
+        table = network_clock_scores(X, age, networks, scopes=scopes, n_splits=n_splits, random_state=random_state)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pkl")
+        table.to_pickle(tmp)
+        os.replace(tmp, path)
+        return table
     if X.ndim != 2 or len(age) != X.shape[0]:
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
     folds = KFold(n_splits, shuffle=True, random_state=random_state)
@@ -236,7 +308,7 @@ def network_clock_scores(
                   for scope in scopes for network in sorted(set(networks))]
     # one CV per edge set, independent of the others: on the available cores
     with single_threaded_blas():
-        scores = parallel_map(_edge_set_scores, [(X, age, mask, folds) for _, _, mask in edge_sets])
+        scores = parallel_map(_edge_set_scores, [(X, age, mask, folds) for _, _, mask in edge_sets], threads=True)
     return pd.DataFrame([{"network": network, "scope": scope, "n_edges": int(mask.sum()), **score}
                          for (network, scope, mask), score in zip(edge_sets, scores)])
 
@@ -266,11 +338,22 @@ def scan_connectivity(trial, scans: pd.DataFrame, rois: np.ndarray | None = None
     ndarray of shape (n_scans, k, k)
     """
     with single_threaded_blas():  # many small matrices: one thread is faster
-        stack = shrunk_covariances(trial.iter_timeseries(scans), standardize=True)
+        stack = shrunk_covariances(NamedSeries(trial.iter_timeseries(scans), _scans_identity(trial, scans)),
+                                   standardize=True)
         corr = unvectorize(connectivity_features(stack, "correlation"), diagonal=1.0)
     if rois is not None:
         corr = corr[:, rois][:, :, rois]
     return np.arctanh(np.clip(corr, -0.999999, 0.999999))
+
+
+def _scans_identity(trial, scans: pd.DataFrame) -> str | None:
+    """Name of a synthetic trial's scans (seed, assumptions, the scans taken) for the disk cache."""
+    if getattr(trial, "source", None) != "synthetic" or getattr(trial, "seed", None) is None \
+            or getattr(trial, "assumptions", None) is None:
+        return None
+    keys = "|".join(f"{p}:{int(m)}" for p, m in zip(scans["participant_id"], scans["month"]))
+    return (f"trial:seed={trial.seed}:{trial.assumptions!r}:"
+            f"atlas={atlas_digest(trial.atlas)}:scans={hashlib.sha256(keys.encode()).hexdigest()}")
 
 
 class PrefrontalChange:
@@ -306,15 +389,16 @@ def _welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "t": t, "p": 2 * sps.t.sf(np.abs(t), df)}
 
 
-def _paired_scans(trial, arms: Sequence[str], month: int) -> pd.DataFrame:
+def _paired_scans(trial, arms: Sequence[str], month: int, *, baseline: int = 0) -> pd.DataFrame:
     scans = trial.scans
-    keep = scans[scans["arm"].isin(arms) & scans["month"].isin([0, month])]
+    keep = scans[scans["arm"].isin(arms) & scans["month"].isin([baseline, month])]
     both = keep.groupby("participant_id")["month"].transform("nunique") == 2
     return keep[both].sort_values(["participant_id", "month"]).reset_index(drop=True)
 
 
 def prefrontal_change(
-    trial, *, arm: str = "HRT", control: str = "CON", month: int = 12, rois: np.ndarray | None = None,
+    trial, *, arm: str | None = None, control: str | None = None, month: int | None = None,
+    rois: np.ndarray | None = None,
 ) -> PrefrontalChange:
     """Change in prefrontal connectivity from baseline to ``month``, ``arm`` versus ``control``.
 
@@ -326,30 +410,49 @@ def prefrontal_change(
     Parameters
     ----------
     trial : analysis.trial.Trial
-    arm, control : str
-        Arms compared (difference = arm - control).
-    month : int, default=12
-        Follow-up visit.
+    arm, control : str, optional
+        Arms compared (difference = arm - control); default the design's first active arm and
+        its control (``trial.design``).
+    month : int, optional
+        Post-baseline visit (default the design's primary visit).
     rois : boolean ndarray, optional
-        ROI mask (default :func:`analysis.atlas.prefrontal_mask` of the trial's atlas).
+        ROI mask (default :func:`prefrontal_rois` of the trial's atlas).
     """
-    rois = prefrontal_mask(trial.atlas) if rois is None else np.asarray(rois, bool)
+    design = getattr(trial, "design", LISA)
+    arm = design.active_arms[0] if arm is None else arm
+    control = design.control if control is None else control
+    month = design.primary_visit if month is None else month
+    if rois is None:
+        rois = prefrontal_rois(trial.atlas)
+        if rois is None:
+            raise ValueError(f"prefrontal ROIs {REGION_NOT_AVAILABLE} (atlas.tsv has no 'region' column)")
+    rois = np.asarray(rois, bool)
     if rois.sum() < 3:
         raise ValueError(f"need at least 3 ROIs, got {int(rois.sum())}")
-    scans = _paired_scans(trial, [arm, control], month)
+    return _changes(trial, [arm], control, month, rois, design.baseline)[arm]
+
+
+def _changes(trial, arms: Sequence[str], control: str, month: int, rois: np.ndarray,
+             baseline: int) -> dict[str, PrefrontalChange]:
+    """:func:`prefrontal_change` of each of ``arms`` against ``control``, every scan read once."""
+    scans = _paired_scans(trial, [*arms, control], month, baseline=baseline)
     z = scan_connectivity(trial, scans, rois)
     change = vectorize(z[1::2] - z[0::2])
     person_arm = scans["arm"].to_numpy()[0::2]
-    a, b = change[person_arm == arm], change[person_arm == control]
-    if len(a) < 3 or len(b) < 3:
-        raise ValueError(f"too few people with both scans: {arm} {len(a)}, {control} {len(b)}")
+    b = change[person_arm == control]
     atlas = trial.atlas[rois].reset_index(drop=True)
-    edges = _edge_table(atlas, _welch(a, b))
-    summary = _network_summary(a, b, atlas["network"].to_numpy())
-    t = np.zeros((len(atlas), len(atlas)))
     rows, cols = np.tril_indices(len(atlas), k=-1)
-    t[rows, cols] = t[cols, rows] = edges["t"].to_numpy()
-    return PrefrontalChange(edges, summary, atlas, t)
+    out = {}
+    for arm in arms:
+        a = change[person_arm == arm]
+        if len(a) < 3 or len(b) < 3:
+            raise ValueError(f"too few people with both scans: {arm} {len(a)}, {control} {len(b)}")
+        edges = _edge_table(atlas, _welch(a, b))
+        summary = _network_summary(a, b, atlas["network"].to_numpy())
+        t = np.zeros((len(atlas), len(atlas)))
+        t[rows, cols] = t[cols, rows] = edges["t"].to_numpy()
+        out[arm] = PrefrontalChange(edges, summary, atlas, t)
+    return out
 
 
 def _edge_table(atlas: pd.DataFrame, test: dict) -> pd.DataFrame:
@@ -378,3 +481,242 @@ def _network_summary(a: np.ndarray, b: np.ndarray, networks: np.ndarray) -> pd.D
         rows[name] = {**{k: float(v) for k, v in test.items()}, "n_edges": int(pick.sum()),
                       "n_a": len(a), "n_b": len(b)}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --------------------------------------------------------------------------------------
+# What the connectivity page records
+# --------------------------------------------------------------------------------------
+def _results(rows) -> pd.DataFrame:
+    return pd.DataFrame([{"key": key, "value": float(value),
+                          "ci_low": np.nan if ci is None else float(ci[0]),
+                          "ci_high": np.nan if ci is None else float(ci[1]),
+                          "unit": unit, "decimals": decimals, "description": description}
+                         for key, value, ci, unit, decimals, description in rows])
+
+
+def pattern_reference(n: int = 800, *, seed: int = 0):
+    """The cohort the connectivity page learns patterns from.
+
+    The real reference cohort at ``BRAINCLOCK_REFERENCE_DIR`` when set (all of it), else ``n``
+    simulated reference adults (:func:`analysis.trial.simulate_reference`).
+    """
+    cohort = reference_from_env()
+    return cohort if cohort is not None else simulate_reference(n, seed=seed)
+
+
+def describe_cohort(reference) -> str:
+    """"<n> synthetic reference adults" or "<n> adults of a real reference cohort (<k> sites)"."""
+    s = cohort_summary(reference)
+    if s["kind"] == "synthetic":
+        return f"{s['n']:,} synthetic reference adults"
+    return f"{s['n']:,} adults of a real reference cohort ({len(s['sites'])} sites)"
+
+
+def pattern_summary(pattern: np.ndarray, networks: Sequence[str], *, n_reference: int, kind: str = "synthetic",
+                    per: float = 10.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Network-pair means of a Haufe pattern and the page's results frame.
+
+    ``pattern`` is per year of predicted age; it is scaled by ``per`` (a decade). Returns the
+    networks x networks table and a results frame with ``connectivity.n_reference``,
+    ``connectivity.pattern_within`` and ``connectivity.pattern_between``.
+    """
+    scaled = per * np.asarray(pattern, float)
+    first, second = edge_networks(networks)
+    rows = [
+        ("connectivity.n_reference", n_reference, None, "people", 0,
+         f"{kind.capitalize()} reference adults used for patterns and network clocks"),
+        ("connectivity.pattern_within", scaled[first == second].mean(), None, "", 4,
+         "Mean Haufe pattern of within-network edges (tangent units per decade)"),
+        ("connectivity.pattern_between", scaled[first != second].mean(), None, "", 4,
+         "Mean Haufe pattern of between-network edges (tangent units per decade)"),
+    ]
+    return network_matrix(scaled, networks), _results(rows)
+
+
+def pattern_sentence(pattern_results: pd.DataFrame) -> str:
+    """What the within- and between-network means of the pattern say (their signs)."""
+    values = pattern_results.set_index("key")["value"]
+    within, between = values["connectivity.pattern_within"], values["connectivity.pattern_between"]
+    word = {True: "strengthen", False: "weaken"}
+    text = (f"Within-network edges {word[within > 0]} with predicted age (mean pattern {within:.4f} per decade) "
+            f"and between-network edges {word[between > 0]} ({between:.4f})")
+    if within < 0 < between:
+        return text + ": the clock reads a loss of network segregation"
+    if within > 0 > between:
+        return text + ": the clock reads a gain in network segregation"
+    return text + ": the clock does not read a simple change in network segregation"
+
+
+def network_clock_sentence(scores: pd.DataFrame) -> str:
+    """Whether one network matches the whole brain, from the CV correlations."""
+    all_r = float(scores.loc[scores["network"] == "all", "r"].iloc[0])
+    single = scores[scores["network"] != "all"]
+    informative = int((single.groupby("network")["r"].max() > 0.1).sum())
+    n_networks = single["network"].nunique()
+    best = float(single["r"].max())
+    verdict = ("no single network matches the whole brain" if best < all_r
+               else "one network matches the whole brain")
+    return (f"{informative} of {n_networks} networks carry some age information on their own (CV r above 0.1), "
+            f"and {verdict} (best single network r = {best:.2f}, all edges r = {all_r:.2f})")
+
+
+def network_clock_summary(scores: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Results frame of :func:`network_clock_scores` (all edges vs the best single network) and
+    the best network's name with its scope."""
+    all_r = float(scores.loc[scores["network"] == "all", "r"].iloc[0])
+    single = scores[scores["network"] != "all"]
+    best = single.loc[single["r"].idxmax()]
+    rows = [
+        ("connectivity.r_all_edges", all_r, None, "", 2, "CV correlation of predicted and true age, all edges"),
+        ("connectivity.r_best_network", best["r"], None, "", 2,
+         "Best CV correlation of a clock restricted to one network's edges"),
+    ]
+    return _results(rows), f"{best['network']} ({best['scope']} edges)"
+
+
+def prefrontal_rois(atlas: pd.DataFrame, region: str = "prefrontal") -> np.ndarray | None:
+    """Prefrontal ROIs of an atlas, or None when the atlas does not say which they are.
+
+    From the optional ``region`` column (``region == "prefrontal"``); for the bundled Dosenbach
+    atlas without that column, its named prefrontal/frontal ROIs anterior to y = 0
+    (:func:`analysis.atlas.prefrontal_mask`, the rule its ``region`` column encodes).
+    """
+    if has_regions(atlas):
+        return region_mask(atlas, region)
+    if region == "prefrontal" and atlas_name(atlas) == "dosenbach160":
+        return prefrontal_mask(atlas)
+    return None
+
+
+class PrefrontalStudy:
+    """Result of :func:`prefrontal_study`.
+
+    Attributes
+    ----------
+    available : bool
+        Whether the atlas marks prefrontal ROIs.
+    changes : dict
+        Active arm -> :class:`PrefrontalChange` against the control (empty when not available).
+    arm, control, month : str, str, int
+        The first active arm (the one shown in detail), the control arm and the visit.
+    """
+
+    def __init__(self, available, changes, arm, control, month, baseline):
+        self.available, self.changes = available, changes
+        self.arm, self.control, self.month, self.baseline = arm, control, month, baseline
+
+    @property
+    def main(self) -> PrefrontalChange | None:
+        """The first active arm's comparison (shown in detail)."""
+        return self.changes.get(self.arm)
+
+    def results(self) -> pd.DataFrame:
+        """The page's results frame (empty when not available)."""
+        if not self.available:
+            return _results([])
+        main = self.main
+        rows = [("connectivity.n_prefrontal_rois", len(main.rois), None, "ROIs", 0,
+                 "Prefrontal ROIs of the atlas (region column)")]
+        for arm, change in self.changes.items():
+            overall = change.summary.loc["all prefrontal"]
+            key = f"connectivity.prefrontal_{_slug(arm)}_vs_{_slug(self.control)}_{self.month}m"
+            rows.append((key, overall["difference"], (overall["ci_low"], overall["ci_high"]), "z", 3,
+                         f"{arm} minus {self.control} change in mean prefrontal connectivity (Fisher z), "
+                         f"month {self.baseline} to {self.month}"))
+        overall = main.summary.loc["all prefrontal"]
+        rows += [
+            ("connectivity.prefrontal_p", overall["p"], None, "", 4,
+             f"p-value of the {self.arm} vs {self.control} difference in mean prefrontal connectivity change"),
+            ("connectivity.prefrontal_fdr_edges", int((main.edges["p_fdr"] < 0.05).sum()), None, "edges", 0,
+             f"Prefrontal edges with FDR-adjusted p < 0.05 ({self.arm} vs {self.control}, month {self.month})"),
+            ("connectivity.prefrontal_n_edges", len(main.edges), None, "edges", 0, "Prefrontal edges tested"),
+        ]
+        return _results(rows)
+
+    def p_text(self) -> str:
+        """``"< 0.0001"`` or ``"= 0.0123"`` for the first arm's mean-change p-value."""
+        if not self.available:
+            return REGION_NOT_AVAILABLE
+        return _p_text(float(self.main.summary.loc["all prefrontal", "p"]))
+
+    def arm_table(self) -> pd.DataFrame:
+        """One row per active arm: mean-change difference vs control with CI and p."""
+        if not self.available:
+            return pd.DataFrame({"result": [f"prefrontal connectivity {REGION_NOT_AVAILABLE}"]})
+        return pd.DataFrame({f"{arm} vs {self.control}": change.summary.loc["all prefrontal",
+                                                                              ["difference", "ci_low", "ci_high", "p",
+                                                                               "n_a", "n_b"]]
+                             for arm, change in self.changes.items()}).T
+
+    def network_table(self) -> pd.DataFrame:
+        """The first arm's mean change overall and per network pair (or a "not available" row)."""
+        if not self.available:
+            return pd.DataFrame({"result": [f"prefrontal connectivity {REGION_NOT_AVAILABLE}"]})
+        return self.main.summary.drop(columns=["n_a", "n_b"])
+
+    def top_edges(self, n: int = 10) -> pd.DataFrame:
+        """The first arm's ``n`` edges with the smallest p-values (or a "not available" row)."""
+        if not self.available:
+            return pd.DataFrame({"result": [f"prefrontal connectivity {REGION_NOT_AVAILABLE}"]})
+        return self.main.edges.nsmallest(n, "p").reset_index(drop=True)
+
+    def sentence(self) -> str:
+        """What the page says about the comparisons, chosen from the estimates and their CIs."""
+        if not self.available:
+            return (f"Prefrontal connectivity is {REGION_NOT_AVAILABLE}: its atlas table has no 'region' "
+                    "column marking prefrontal ROIs, so this section has no results.")
+        main = self.main
+        n_fdr = int((main.edges["p_fdr"] < 0.05).sum())
+        parts = []
+        for arm, change in self.changes.items():
+            row = change.summary.loc["all prefrontal"]
+            if row["ci_low"] > 0:
+                verdict = "rose more"
+            elif row["ci_high"] < 0:
+                verdict = "fell more"
+            else:
+                verdict = "did not change clearly differently"
+            parts.append(f"in {arm} mean connectivity {verdict} than in {self.control} "
+                         f"({row['difference']:+.3f} z, 95% CI {row['ci_low']:.3f} to {row['ci_high']:.3f}, "
+                         f"p {_p_text(row['p'])})")
+        return (f"Over all {len(main.edges):,} edges among the {len(main.rois)} prefrontal ROIs, from month "
+                f"{self.baseline} to {self.month}, " + "; ".join(parts) + f". In {self.arm} vs {self.control}, "
+                f"{n_fdr} edge{'s' if n_fdr != 1 else ''} survive{'s' if n_fdr == 1 else ''} FDR correction on "
+                "their own.")
+
+
+def _p_text(p: float) -> str:
+    return "< 0.0001" if p < 1e-4 else f"= {p:.4f}"
+
+
+def prefrontal_truth_note(trial) -> str:
+    """What the simulator built in, for a synthetic trial (empty text for real data)."""
+    a = getattr(trial, "assumptions", None)
+    if trial.source != "synthetic" or a is None:
+        return ("On real trial data this is a finding; whether the clock reads such a change as \"younger\" "
+                "is a separate question.")
+    return (f"On the synthetic trial the simulator adds a shared prefrontal signal to HRT scans (loading "
+            f"{a.prefrontal_hrt_12m:g} at 12 months, {a.prefrontal_hrt_24m:g} at 24), so this is a recovery "
+            "check with a known answer; whether the clock reads that change as \"younger\" is a separate "
+            "question, since it was not trained on it.")
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in str(label).lower())
+
+
+def prefrontal_study(trial) -> PrefrontalStudy:
+    """Every active arm of ``trial.design`` against its control, baseline to the primary visit.
+
+    Not available (``available=False``, no comparisons) when the atlas does not mark prefrontal
+    ROIs (:func:`prefrontal_rois`).
+    """
+    design = getattr(trial, "design", LISA)
+    rois = prefrontal_rois(trial.atlas)
+    arm, control, month = design.active_arms[0], design.control, design.primary_visit
+    if rois is None:
+        return PrefrontalStudy(False, {}, arm, control, month, design.baseline)
+    if rois.sum() < 3:
+        raise ValueError(f"need at least 3 prefrontal ROIs, got {int(rois.sum())}")
+    changes = _changes(trial, design.active_arms, control, month, rois, design.baseline)
+    return PrefrontalStudy(True, changes, arm, control, month, design.baseline)

@@ -43,7 +43,7 @@ from analysis.clock.correction import BIAS_CORRECTIONS, apply_correction, fit_co
 from analysis.clock.models import MODELS, leave_one_out_predictions, make_model
 from analysis.connectome import KINDS, ConnectivityFeatures, CovarianceStack
 
-__all__ = ["MIN_SUBJECTS", "BrainAgeClock", "clock_metrics"]
+__all__ = ["MIN_SUBJECTS", "BrainAgeClock", "clock_metrics", "fit_on_features"]
 
 #: Fewest training people a clock accepts.
 MIN_SUBJECTS = 10
@@ -194,6 +194,10 @@ class BrainAgeClock(RegressorMixin, BaseEstimator):
                 f"too few subjects to fit a clock: got n_samples = {n}, need at least {minimum}"
             )
         Z = X if self.connectivity is None else self._features(X, fit=True)
+        return self._fit_model(Z, age)
+
+    def _fit_model(self, Z: np.ndarray, age: np.ndarray) -> BrainAgeClock:
+        """Fit the model and the bias correction on the training features ``Z``."""
         self.n_features_in_ = Z.shape[1]
         self.model_ = self._new_model().fit(Z, age)
         loo = leave_one_out_predictions(self.model_)
@@ -224,6 +228,31 @@ class BrainAgeClock(RegressorMixin, BaseEstimator):
             tags.input_tags.two_d_array = False
             tags.input_tags.three_d_array = True
         return tags
+
+
+def fit_on_features(clock: BrainAgeClock, features: ConnectivityFeatures, Z: np.ndarray, age) -> BrainAgeClock:
+    """Fit ``clock`` (unfitted, with connectivity) given its already fitted connectivity step.
+
+    ``features`` must be a :class:`~analysis.connectome.ConnectivityFeatures` of the clock's
+    kind and reference, fitted on the training scans, and ``Z`` its transform of them. The
+    result is the clock ``clock.fit(training scans, age)`` would give, without computing the
+    features again (callers that also need the features of other people compute them once).
+    """
+    clock._check_params()
+    if clock.connectivity is None:
+        raise ValueError("fit_on_features needs a clock with connectivity; use fit for a feature matrix")
+    check_is_fitted(features, "mean_")
+    if (features.kind, features.reference) != (clock.connectivity, clock.reference):
+        raise ValueError(f"features are {features.kind!r}/{features.reference!r} but the clock wants "
+                         f"{clock.connectivity!r}/{clock.reference!r}")
+    Z = np.asarray(Z, dtype=float)
+    age = _check_age(age, len(Z))
+    minimum = max(MIN_SUBJECTS, 2 * clock.inner_cv)
+    if len(Z) < minimum:
+        raise ValueError(f"too few subjects to fit a clock: got n_samples = {len(Z)}, need at least {minimum}")
+    clock.features_ = features
+    with single_threaded_blas():
+        return clock._fit_model(Z, age)
 
 
 # --------------------------------------------------------------------------------------

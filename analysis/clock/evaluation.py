@@ -64,7 +64,7 @@ def _run_folds(jobs: list) -> list:
     """
     tasks = [(clock, X, target, train, test, correct)
              for clock, X, target, splits, correct in jobs for train, test in splits]
-    results = iter(parallel_map(_fit_fold, tasks))
+    results = iter(parallel_map(_fit_fold, tasks, threads=True))
     out = []
     for _, _, target, splits, _ in jobs:
         predicted, corrected, baseline = (np.empty_like(target) for _ in range(3))

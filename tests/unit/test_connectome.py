@@ -148,3 +148,19 @@ def test_non_positive_definite_covariance_is_reported():
     stack = CovarianceStack(np.stack([np.eye(3), np.diag([1.0, 1.0, -1.0])]))
     with pytest.raises(ValueError, match="not positive definite"):
         ConnectivityFeatures().fit(stack)
+
+
+def test_a_stack_with_logs_gives_the_same_tangent_features(rng):
+    """Precomputed matrix logarithms give the reference mean bit for bit (same chunked sum)."""
+    from analysis.connectome import ConnectivityFeatures, shrunk_covariances
+
+    series = [rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8)) for _ in range(300)]
+    stack = shrunk_covariances(series)
+    logged = stack.with_logs()
+    assert logged.logs.shape == stack.covariances.shape and logged.with_logs() is logged
+    train = rng.permutation(300)[:280]  # more than one chunk of 256
+    plain = ConnectivityFeatures().fit(stack[train])
+    fast = ConnectivityFeatures().fit(logged[train])
+    assert np.array_equal(plain.mean_, fast.mean_)
+    assert np.array_equal(plain.transform(stack), fast.transform(logged))
+    assert logged[3].logs.shape == (1, 8, 8)

@@ -99,3 +99,60 @@ def test_prefrontal_change_null_controls_fdr(rng):
     result = patterns.prefrontal_change(_FakeTrial(rng, boost=0.0))
     assert (result.edges["p_fdr"] < 0.05).mean() < 0.05
     assert result.summary.loc["all prefrontal", "p"] > 0.001
+
+
+def test_prefrontal_rois_from_the_region_column_or_not_available():
+    atlas = dosenbach_atlas()
+    assert np.array_equal(patterns.prefrontal_rois(atlas.drop(columns=[c for c in atlas if c == "region"])),
+                          prefrontal_mask(atlas))
+    custom = pd.DataFrame({"roi": [f"r{i}" for i in range(12)], "x": 0.0, "y": np.arange(12.0), "z": 0.0,
+                           "network": ["a", "b"] * 6})
+    assert patterns.prefrontal_rois(custom) is None
+    labelled = custom.assign(region=["prefrontal"] * 4 + ["other"] * 8)
+    assert patterns.prefrontal_rois(labelled).sum() == 4
+
+
+def test_prefrontal_study_says_not_available_for_an_atlas_without_regions(rng):
+    trial = _FakeTrial(rng)
+    trial.atlas = pd.DataFrame({"roi": [f"r{i}" for i in range(12)], "x": 0.0, "y": 0.0, "z": 0.0,
+                                "network": ["a", "b"] * 6})
+    study = patterns.prefrontal_study(trial)
+    assert not study.available and study.results().empty
+    assert "not available for this atlas" in study.sentence()
+    assert "not available" in study.network_table().iloc[0, 0]
+
+
+def test_prefrontal_study_runs_every_active_arm_of_the_design(rng):
+    from analysis.trial import TrialDesign
+    from analysis.trial.design import Arm
+
+    trial = _FakeTrial(rng)
+    trial.design = TrialDesign((Arm("HRT"), Arm("CON")), "CON", (0, 12), 12)
+    study = patterns.prefrontal_study(trial)
+    results = study.results().set_index("key")
+    assert "connectivity.prefrontal_hrt_vs_con_12m" in results.index
+    assert results.loc["connectivity.prefrontal_hrt_vs_con_12m", "ci_low"] > 0
+    assert "rose more" in study.sentence()
+
+
+def test_pattern_and_network_sentences():
+    frame = pd.DataFrame({"key": ["connectivity.pattern_within", "connectivity.pattern_between"],
+                          "value": [-0.002, 0.001]})
+    assert "loss of network segregation" in patterns.pattern_sentence(frame)
+    scores = pd.DataFrame({"network": ["all", "a", "b"], "scope": ["all", "within", "within"], "r": [0.9, 0.7, 0.05]})
+    text = patterns.network_clock_sentence(scores)
+    assert text.startswith("1 of 2 networks") and "no single network matches" in text
+
+
+def test_network_clock_scores_cache_returns_the_same_table(rng, tmp_path, monkeypatch):
+    from analysis import _paths
+
+    monkeypatch.setattr(_paths, "data_dir", lambda: tmp_path)
+    networks = np.repeat(["n1", "n2"], 5)
+    X, age = rng.normal(size=(60, 45)), rng.uniform(20, 80, 60)
+    fresh = patterns.network_clock_scores(X, age, networks, scopes=("within",))
+    cached = patterns.network_clock_scores(X, age, networks, scopes=("within",), cache=True)
+    again = patterns.network_clock_scores(X, age, networks, scopes=("within",), cache=True)
+    pd.testing.assert_frame_equal(fresh, cached)
+    pd.testing.assert_frame_equal(fresh, again)
+    assert len(list((tmp_path / "cache" / "studies").glob("*.pkl"))) == 1
