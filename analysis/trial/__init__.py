@@ -40,6 +40,9 @@ from analysis.trial.reference import (
     region_mask,
     write_reference,
 )
+# the simulator's signal model and streams, for batched re-implementations (analysis.simstudy.full)
+from analysis.trial.simulator import KIND_TRIAL, SignalModel, stream
+from analysis.trial.simulator import _STREAM_SCAN as SCAN_STREAM
 from analysis.trial.tables import (
     arm_visits,
     baseline_display,
@@ -60,4 +63,5 @@ __all__ = [
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",
     "flow_counts", "visit_summary", "strength_summary", "missingness_patterns",
     "arm_visits", "baseline_display", "baseline_smd", "strength_change_by_self_training", "cohort",
+    "KIND_TRIAL", "SCAN_STREAM", "SignalModel", "stream",
 ]
