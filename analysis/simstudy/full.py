@@ -102,7 +102,7 @@ __all__ = [
     "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
     "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
     "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
-    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "audit_sentence", "progress", "progress_sentence",
+    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
     "fast_path_verdict", "fast_path_sentence", "recommendation", "main",
 ]
 
@@ -882,6 +882,11 @@ def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dic
     }
 
 
+def provenance(out: str | Path = "results/simulation_full") -> dict:
+    """The artifact's provenance (``<stem>.json``): fingerprint, clock, measurement model, runs."""
+    return json.loads(_paths(out)["json"].read_text())
+
+
 def run_study(
     keys: Sequence[ReplicateKey],
     *,
@@ -1309,6 +1314,46 @@ def result_values(summary: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     return out
 
 
+_DESCRIPTIONS = {
+    "full_n_null": ("Full-pipeline replicates behind the null-world numbers (baseline)", 0, ""),
+    "full_n_alt": ("Full-pipeline replicates behind the published-effect numbers (baseline)", 0, ""),
+    "full_type1_error": ("Full pipeline: type-I error of HRT-CON at 12 months (Beheshti scale, null world)", 3, ""),
+    "full_coverage_95": ("Full pipeline: coverage of the nominal 95% CI of HRT-CON at 12 months (Beheshti scale, "
+                         "published effects)", 3, ""),
+    "full_power_lisa": ("Full pipeline: power of the unadjusted test of HRT-CON at 12 months at LISA's size "
+                        "(published effects)", 2, ""),
+    "full_power_lisa_holm": ("Full pipeline: probability that the gatekeeping procedure rejects both primary "
+                             "hypotheses at LISA's size", 2, ""),
+}
+_MC = " [interval: 95% Monte Carlo interval, value +/- 1.96 MC SE]"
+
+
+def result_rows(values: Mapping[str, float], *, prefix: str = "simulation.") -> pd.DataFrame:
+    """:func:`result_values` as a frame for ``report.record_frame``: each rate with its 95% Monte
+    Carlo interval (value +/- 1.96 MC SE, said in the description); NaN values are left out
+    (nothing to report yet), never registered."""
+    rows = []
+    for name, value in values.items():
+        if name.endswith("_mcse") or not np.isfinite(value):
+            continue
+        mcse = values.get(f"{name}_mcse", float("nan"))
+        if name in _DESCRIPTIONS:
+            text, decimals, unit = _DESCRIPTIONS[name]
+        else:
+            scenario, what = name.split("_", 1)
+            text = (f"Scenario {scenario}: {'type-I error' if what == 'type1_error' else 'coverage of the nominal 95% CI'}"
+                    " of HRT-CON at 12 months, full pipeline, Beheshti scale"
+                    + (" (null world = baseline null: nothing is off-axis without an effect)"
+                       if scenario == "offaxis" and what == "type1_error" else ""))
+            decimals, unit = 3, ""
+        has_ci = np.isfinite(mcse)
+        rows.append({"key": prefix + name, "value": float(value),
+                     "ci_low": value - _Z95 * mcse if has_ci else np.nan,
+                     "ci_high": value + _Z95 * mcse if has_ci else np.nan,
+                     "unit": unit, "decimals": decimals, "description": text + (_MC if has_ci else "")})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------------------
 # Words for the page, chosen from the numbers
 # --------------------------------------------------------------------------------------
@@ -1326,9 +1371,12 @@ def progress(table: pd.DataFrame, spec: Sequence[tuple[str, str, int]] = DEFAULT
     return out
 
 
-def progress_sentence(counts: pd.DataFrame) -> str:
-    """Whether the study is complete, from :func:`progress`'s counts."""
+def progress_sentence(counts: pd.DataFrame, *, short: bool = False) -> str:
+    """Whether the study is complete, from :func:`progress`'s counts (``short``: one clause)."""
     have, want = int(counts["replicates"].clip(upper=counts["target"]).sum()), int(counts["target"].sum())
+    if short:
+        state = "complete" if have >= want else "in progress"
+        return f"the study is {state} ({have:,} of {want:,} planned replicates stored)."
     if have >= want:
         return f"The study is complete: {have:,} replicates, every cell at its target."
     short = counts[counts["replicates"] < counts["target"]]
