@@ -43,7 +43,7 @@ report.data_banner("synthetic")
 N_REPLICATES = 2000  # per scenario in the book build; more from the command line (see below)
 N_JOBS = 2
 SEED = 2026
-ARTIFACT = "results/simulation_full"  # the full-pipeline study (python -m analysis.simstudy full run)
+ARTIFACT = full.DEFAULT_ARTIFACT  # results/simulation_full.* (python -m analysis.simstudy full run)
 CHECK_N_PER_ARM, CHECK_N_REFERENCE = 50, 600  # the small world of the fast-vs-full check
 sns.set_theme(style="whitegrid", context="notebook")
 

@@ -86,7 +86,7 @@ from scipy.linalg.blas import dtrmm
 from threadpoolctl import threadpool_info, threadpool_limits
 from tqdm.auto import tqdm
 
-from analysis._paths import code_digest
+from analysis._paths import PROJECT_ROOT, code_digest
 from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
 from analysis.connectome import CovarianceStack
@@ -96,6 +96,8 @@ from analysis.trial import (KIND_TRIAL, SCAN_STREAM, SignalModel, TrialAssumptio
                             simulate_trial, stream)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: The committed artifact's stem (``results/simulation_full`` of the project).
+DEFAULT_ARTIFACT = PROJECT_ROOT / "results" / "simulation_full"
 
 __all__ = [
     "ANALYSES", "CONTRASTS", "FAMILIES", "HYPOTHESES", "SCENARIOS", "Scenario", "ReplicateKey",
@@ -785,7 +787,7 @@ def load_study(path: Path) -> Study:
                  meta.get("n_per_arm"))
 
 
-def load_table(out: str | Path = "results/simulation_full") -> pd.DataFrame:
+def load_table(out: str | Path = DEFAULT_ARTIFACT) -> pd.DataFrame:
     """Every stored replicate row: the consolidated table plus any parts not yet merged."""
     return _load(out)[0]
 
@@ -882,7 +884,7 @@ def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dic
     }
 
 
-def provenance(out: str | Path = "results/simulation_full") -> dict:
+def provenance(out: str | Path = DEFAULT_ARTIFACT) -> dict:
     """The artifact's provenance (``<stem>.json``): fingerprint, clock, measurement model, runs."""
     return json.loads(_paths(out)["json"].read_text())
 
@@ -890,7 +892,7 @@ def provenance(out: str | Path = "results/simulation_full") -> dict:
 def run_study(
     keys: Sequence[ReplicateKey],
     *,
-    out: str | Path = "results/simulation_full",
+    out: str | Path = DEFAULT_ARTIFACT,
     workers: int = 1,
     scheduler: str | None = None,
     n_reference: int = 2433,
@@ -1491,7 +1493,7 @@ def _compare(key: ReplicateKey, stored: pd.DataFrame, fresh: pd.DataFrame, exact
     return largest
 
 
-def audit(artifact: str | Path = "results/simulation_full", n: int = AUDIT_N, tolerance: float = AUDIT_TOLERANCE,
+def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: float = AUDIT_TOLERANCE,
           *, choose_by: str | None = None, exact: bool | None = None, record: bool = False) -> dict:
     """Re-run a deterministic sample of stored replicates and compare every audited column.
 
@@ -1621,7 +1623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.simstudy full", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) the study on dask.distributed")
-    run.add_argument("--out", default="results/simulation_full", help="artifact stem (default %(default)s)")
+    run.add_argument("--out", default=str(DEFAULT_ARTIFACT), help="artifact stem (default %(default)s)")
     run.add_argument("--workers", type=int, default=1, help="local worker processes, 1 thread each (0 = serial, no dask)")
     run.add_argument("--scheduler", help="address of an existing dask scheduler (overrides --workers)")
     run.add_argument("--plan", nargs="*", default=["default"],
@@ -1633,7 +1635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--no-progress", action="store_true")
     for name in ("summary", "audit"):
         p = sub.add_parser(name)
-        p.add_argument("--out", default="results/simulation_full")
+        p.add_argument("--out", default=str(DEFAULT_ARTIFACT))
     sub.choices["summary"].add_argument("--n-fast", type=int, default=2000, help="fast-path replicates beside the full ones")
     sub.choices["audit"].add_argument("--n", type=int, default=AUDIT_N, help="replicates re-run (default %(default)s)")
     sub.choices["audit"].add_argument("--tolerance", type=float, default=AUDIT_TOLERANCE,
