@@ -67,7 +67,7 @@ test-unit: setup  ## unit tests of the package only
 	$(PY) -m pytest tests/unit
 
 simulation: setup  ## full-pipeline simulation study into results/ (resumable; WORKERS=N, default 1)
-	OPENBLAS_NUM_THREADS=1 $(PY) -m analysis.simstudy.full run --workers $(or $(WORKERS),1)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m analysis.simstudy full run --workers $(or $(WORKERS),1)
 
 bench: setup  ## benchmarks (speed and memory goals)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

@@ -394,6 +394,8 @@ def plot_strength_scatter(changes: pd.DataFrame | None, design: TrialDesign, x: 
 
 # =============================================================================================
 # clock and connectivity figures (notebooks 02 and 06)
+# ======================================================================================
+
 # =============================================================================================
 #: Gap columns of a held-out table and their labels, in the order the clock page shows them.
 GAP_LABELS = {"gap_none": "uncorrected", "gap_beheshti": "Beheshti", "gap_cole": "Cole", "gap_smith": "Smith"}
@@ -521,4 +523,49 @@ def region_change_figure(change, *, arm: str, control: str, fdr: float = 0.05) -
     plotting.plot_connectome(shown, change.rois[["x", "y", "z"]].to_numpy(), axes=axes[1], node_size=10,
                              edge_cmap="RdBu_r", display_mode="xz", colorbar=True)
     axes[1].set_title("FDR-significant edges" if keep.any() else "strongest 2% of edges (none FDR-significant)")
+    return fig
+
+
+# =============================================================================================
+# simulation figures (notebook 07)
+# =============================================================================================
+def simulation_power_curves(grid: pd.DataFrame, *, book_error_sd: float, lisa_per_arm: float,
+                            effect: float = -1.4) -> plt.Figure:
+    """Simulated power (with 95% Monte Carlo bars; dotted: analytic) against participants per arm,
+    one curve per clock error SD (a :func:`analysis.simstudy.power_grid` table)."""
+    error_sds = sorted(grid["error_sd"].unique())
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    palette = sns.color_palette("viridis", len(error_sds))
+    for colour, (sd, part) in zip(palette, grid.groupby("error_sd")):
+        book = " (book's clock)" if np.isclose(sd, book_error_sd) else ""
+        ax.errorbar(part["n_per_arm"], part["power"], yerr=1.96 * part["power_mcse"], marker="o", color=colour,
+                    capsize=2, label=f"{sd:g} y{book}")
+        ax.plot(part["n_per_arm"], part["analytic_power"], color=colour, linestyle=":", linewidth=1)
+    ax.axhline(0.8, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(lisa_per_arm, color="black", linewidth=1, linestyle="-.")
+    ax.text(lisa_per_arm + 4, 0.05, "LISA", fontsize=9)
+    ax.set(xlabel="participants randomised per arm", ylabel="power (HRT-CON, 12 months)", ylim=(0, 1.02),
+           title=f"Power to detect a {abs(effect):g}-year latent change (synthetic)")
+    ax.legend(title="clock error SD", loc="lower right", fontsize=8)
+    return fig
+
+
+def simulation_scenarios(verdicts: pd.DataFrame, *, alpha: float = 0.05) -> plt.Figure:
+    """Type-I error and coverage (95% Monte Carlo bars) of each analysis per scenario
+    (an :func:`analysis.simstudy.full.scenario_verdicts` table)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    scenarios = list(dict.fromkeys(verdicts["scenario"]))
+    analyses = list(dict.fromkeys(verdicts["analysis"]))
+    offsets = np.linspace(-0.25, 0.25, len(analyses))
+    for ax, (col, nominal, label) in zip(axes, (("type1_error", alpha, "type-I error"),
+                                                ("coverage_95", 0.95, "95% CI coverage"))):
+        for offset, (analysis, part) in zip(offsets, verdicts.groupby("analysis", sort=False)):
+            y = part.set_index("scenario").reindex(scenarios)
+            ax.errorbar(y[col], np.arange(len(scenarios)) + offset, xerr=1.96 * y[f"{col}_mcse"], fmt="o",
+                        capsize=2, label=analysis)
+        ax.axvline(nominal, color="grey", linestyle="--", linewidth=1)
+        ax.set(xlabel=label, yticks=np.arange(len(scenarios)), yticklabels=scenarios)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Full-pipeline study: HRT-CON at 12 months, per scenario (synthetic)")
+    fig.tight_layout()
     return fig

@@ -76,6 +76,7 @@ __all__ = [
     "power_grid",
     "analytic_power",
     "required_n",
+    "effect_readings",
     "full_pipeline_replicate",
     "book_measurement_model",
     "scaled_assumptions",
@@ -698,6 +699,60 @@ def required_n(grid: pd.DataFrame, effect: float, *, power: float = 0.8, alpha: 
     c = (grid["mean_se"] * np.sqrt(grid["n_per_arm"])).groupby(grid["error_sd"]).mean()
     n = np.ceil((c * z / abs(effect)) ** 2).astype(int)
     return pd.DataFrame({"error_sd": c.index, "n_per_arm": n.to_numpy()}).reset_index(drop=True)
+
+
+def scaled_effects(assumptions: TrialAssumptions, factor: float) -> TrialAssumptions:
+    """The same world with every latent arm effect multiplied by ``factor``."""
+    return replace(assumptions, **{name: factor * getattr(assumptions, name) for name in
+                                   ("effect_12m_hrt", "effect_12m_mit", "effect_24m_hrt", "effect_24m_mit")})
+
+
+def effect_readings(
+    measurement: MeasurementModel,
+    *,
+    effect: float = -1.40,
+    n_replicates: int = 2000,
+    n_per_arm: Sequence[int] = (25, 50, 75, 100, 150, 200, 300),
+    grid_replicates: int = 300,
+    contrast: str = "HRT-CON 12m",
+    scale: str = "beheshti",
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Power and sample size under the two readings of a published effect, side by side.
+
+    A published brain-age effect (LISA: -1.40 y for HRT vs control at 12 months) is either a
+    change in **latent** brain age, which a shrinking clock sees as ``effect * b`` on its
+    (Beheshti) scale, or the change **on the clock's scale** itself, i.e. a latent change of
+    ``effect / b``. ``b`` is the clock's ``scale_factor(scale)``.
+
+    For each reading, the world's four latent arm effects are scaled so that the HRT - control
+    effect at 12 months is the reading's latent effect (MIT and 24-month effects in proportion),
+    and the fast path gives the power at the trial's size (``n_replicates`` trials, seed
+    ``seed``) and, from a :func:`power_grid` at the clock's error SD, the participants per arm
+    for 80% power (:func:`required_n`).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``reading`` ("latent", "clock scale"): ``latent_effect``, ``clock_effect``
+        (on ``scale``), ``power``, ``power_mcse``, ``n`` (replicates), ``n_per_arm_80``.
+    """
+    b = measurement.scale_factor(scale)
+    base = TrialAssumptions()
+    published = getattr(base, f"effect_{CONTRASTS[contrast][2]}m_{CONTRASTS[contrast][0].lower()}")
+    rows = {}
+    for reading, latent in (("latent", effect), ("clock scale", effect / b)):
+        world = scaled_effects(base, latent / published)
+        result = run_simulation(n_replicates, assumptions=world, measurement=measurement, scale=scale,
+                                seed=seed, n_jobs=n_jobs)
+        row = summarise(result.replicates).loc[contrast]
+        grid = power_grid(n_per_arm, [measurement.error_sd], n_replicates=grid_replicates, effect=latent,
+                          contrast=contrast, measurement=measurement, scale=scale, seed=seed + 1, n_jobs=n_jobs)
+        rows[reading] = {"latent_effect": latent, "clock_effect": latent * b, "power": float(row["rejection"]),
+                         "power_mcse": float(row["rejection_mcse"]), "n": int(row["n"]),
+                         "n_per_arm_80": int(required_n(grid, effect=latent * b)["n_per_arm"].iloc[0])}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("reading")
 
 
 def analytic_power(effect: float, se: float, alpha: float = 0.05) -> float:

@@ -53,9 +53,9 @@ Scenarios that break assumptions (:class:`Scenario`; every knob overridable)
 
 Command line (runs on dask.distributed; resumable; Ctrl-C keeps everything finished)::
 
-    python -m analysis.simstudy.full run --workers 1 --plan default
-    python -m analysis.simstudy.full summary
-    python -m analysis.simstudy.full audit
+    python -m analysis.simstudy full run --workers 1 --plan default
+    python -m analysis.simstudy full summary
+    python -m analysis.simstudy full audit
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import importlib.metadata as md
-import inspect
+import importlib.metadata
 import json
 import os
 import platform
@@ -85,32 +84,47 @@ from scipy import stats as sps
 from scipy.linalg import cholesky, solve_triangular
 from scipy.linalg.blas import dtrmm
 from threadpoolctl import threadpool_info, threadpool_limits
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
-from analysis.clock import models
-from analysis import atlas, clock, connectome, stats, trial
+from analysis._paths import PROJECT_ROOT, code_digest
 from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
 from analysis.connectome import CovarianceStack
 from analysis.simstudy import fast as simstudy
 from analysis.stats import fdr_bh
-from analysis.trial import TrialAssumptions, simulate_reference, simulate_trial
-from analysis.trial import simulator as _sim
+from analysis.trial import (
+    KIND_TRIAL,
+    SCAN_STREAM,
+    SignalModel,
+    TrialAssumptions,
+    simulate_reference,
+    simulate_trial,
+    stream,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: The committed artifact's stem (``results/simulation_full`` of the project).
+DEFAULT_ARTIFACT = PROJECT_ROOT / "results" / "simulation_full"
 
 __all__ = [
     "ANALYSES", "CONTRASTS", "FAMILIES", "HYPOTHESES", "SCENARIOS", "Scenario", "ReplicateKey",
     "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
     "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
     "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
-    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "main",
+    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
+    "fast_path_verdict", "fast_path_sentence", "recommendation", "main",
 ]
 
 #: Contrasts of the primary analysis (name -> (arm A, arm B, month)), as in simstudy.
 CONTRASTS = simstudy.CONTRASTS
-#: Pre-specified multiplicity: Holm within each family, families tested in this order as a
-#: serial gatekeeping sequence (a family is tested only if every hypothesis before it was
-#: rejected): primary (12 months), then 24 months, then the secondary HRT vs MIT.
-FAMILIES = (("HRT-CON 12m", "MIT-CON 12m"), ("HRT-CON 24m", "MIT-CON 24m"), ("HRT-MIT 12m", "HRT-MIT 24m"))
+#: Pre-specified multiplicity (book/analysis_plan.md, ``stats.trial_families``): Holm within each
+#: family, families tested in this order as a serial gatekeeping sequence (a family is tested
+#: only if every hypothesis before it was rejected): primary (each training arm vs control at
+#: 12 months), follow-up (the same at 24 months), active arms (HRT vs MIT at 12 months). HRT vs
+#: MIT at 24 months is not a confirmatory hypothesis.
+FAMILIES = (("HRT-CON 12m", "MIT-CON 12m"), ("HRT-CON 24m", "MIT-CON 24m"), ("HRT-MIT 12m",))
+#: The confirmatory hypotheses: family-wise error and FDR are counted over these.
+CONFIRMATORY = tuple(c for family in FAMILIES for c in family)
 #: Analyses fitted to every replicate: (name, gap scale). ``mixed_*``: the primary mixed model
 #: on that gap; ``ancova_beheshti``: baseline-adjusted ANCOVA of complete cases at each visit.
 ANALYSES = {"mixed_beheshti": "beheshti", "mixed_cole": "cole", "mixed_none": "none",
@@ -119,7 +133,16 @@ PRIMARY_ANALYSIS = "mixed_beheshti"
 PRIMARY_CONTRAST = "HRT-CON 12m"
 HYPOTHESES = ("null", "alt")
 #: Default study: (scenario, hypothesis, replicates) in the order they are run.
-DEFAULT_PLAN = (("baseline", "null", 1000), ("baseline", "alt", 1000),
+#: A first round of :data:`PILOT` replicates of every cell comes first, so that every number of
+#: the page exists early (with its wide Monte Carlo SE); seeds are keyed by replicate identity,
+#: so the order changes no result. ``offaxis`` has no null run: without an arm effect nothing is
+#: off-axis, and its null world is the baseline null world (same data-generating process).
+PILOT = 10
+TARGET = {"baseline": 1000, "scenario": 300}
+DEFAULT_PLAN = (("baseline", "null", PILOT), ("baseline", "alt", PILOT), ("mnar", "null", PILOT), ("mnar", "alt", PILOT),
+                ("slopes", "null", PILOT), ("slopes", "alt", PILOT), ("offaxis", "alt", PILOT),
+                ("drift", "null", PILOT), ("drift", "alt", PILOT), ("motion", "null", PILOT), ("motion", "alt", PILOT),
+                ("baseline", "null", 1000), ("baseline", "alt", 1000),
                 ("mnar", "null", 300), ("mnar", "alt", 300), ("slopes", "null", 300), ("slopes", "alt", 300),
                 ("offaxis", "alt", 300), ("drift", "null", 300), ("drift", "alt", 300),
                 ("motion", "null", 300), ("motion", "alt", 300))
@@ -162,6 +185,7 @@ class Scenario:
         Factor on the training arms' mean framewise displacement at 12 and 24 months (scans
         above the exclusion threshold become unusable, and the motion signal scales with it).
     """
+
     name: str = "baseline"
     mnar_logodds: float = 0.0
     mnar_arms: str = "training"
@@ -217,6 +241,7 @@ def world(hypothesis: str, n_per_arm: int | None = None) -> TrialAssumptions:
 @dataclass(frozen=True, order=True)
 class ReplicateKey:
     """Identity of one replicate; its seeds derive from it alone."""
+
     scenario: str
     hypothesis: str
     replicate: int
@@ -245,6 +270,7 @@ class ClockForm:
     ``const + sum_k log(l_k) (V' Bq V)_kk`` over the eigenpairs of ``L^-1 C L^-T`` (triangular
     whitening costs half a full one). ``correction``: ``BrainAgeClock.correction_``.
     """
+
     inv_chol: np.ndarray
     B: np.ndarray
     const: float
@@ -287,7 +313,6 @@ def predict(form: ClockForm, covariances: np.ndarray, *, chunk: int = CHUNK) -> 
 
 
 def _predict(form: ClockForm, covariances: np.ndarray) -> np.ndarray:
-
     c, p, _ = covariances.shape
     # C_i L^-T for all i at once (rows stacked), then L^-1 (.) for all i (columns stacked)
     right = dtrmm(1.0, form.inv_chol, covariances.reshape(c * p, p), side=1, lower=1, trans_a=1)
@@ -307,8 +332,7 @@ def _predict(form: ClockForm, covariances: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _signal_model(assumptions: TrialAssumptions):
-
-    return _sim.SignalModel(assumptions, dosenbach_atlas())
+    return SignalModel(assumptions, dosenbach_atlas())
 
 
 def _ledoit_wolf(x: np.ndarray) -> np.ndarray:
@@ -386,9 +410,9 @@ def scan_covariances(
         noise = np.empty((c, T, p))
         for j, i in enumerate(sel):
             who, when = int(person[i]), int(month[i])
-            rng = _sim.stream(seed, _sim.KIND_TRIAL, _sim._STREAM_SCAN, who, when)
+            rng = stream(seed, KIND_TRIAL, SCAN_STREAM, who, when)
             if who not in fingerprints:
-                fingerprints[who] = model.fingerprint(seed, _sim.KIND_TRIAL, who)
+                fingerprints[who] = model.fingerprint(seed, KIND_TRIAL, who)
             load[j, nn + 1:nn + 1 + r_f] = fingerprints[who]
             load[j, nn + 1 + r_f:k - 2] = a.session_sd * rng.standard_normal((r_s, p))
             load[j, k - 2] = a.motion_sd_per_mm * fd[i] * model.motion
@@ -437,6 +461,7 @@ class Study:
     n_per_arm : int or None
         Trial size (``None``: LISA's; smaller only for tests).
     """
+
     form: ClockForm
     scale_factor: dict
     measurement: dict
@@ -680,35 +705,33 @@ def run_replicate(key: ReplicateKey, study: Study) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 # Provenance
 # --------------------------------------------------------------------------------------
-def _source_files() -> list[Path]:
-    """Source files a replicate depends on (found from the objects used, so it survives moves)."""
-    objects = [sys.modules[__name__], simstudy, trial, _sim, connectome, clock, atlas, stats,
-               sys.modules[TrialAssumptions.__module__], sys.modules[BrainAgeClock.__module__], models]
-    files = {Path(inspect.getsourcefile(o)).resolve() for o in objects if o is not None}
-    return sorted(files)
+#: Package files a replicate runs (globs relative to ``analysis/``): the code fingerprint.
+SOURCE_PATTERNS = ("simstudy/*.py", "trial/*.py", "clock/*.py", "connectome.py", "atlas.py", "stats/*.py",
+                   "_threads.py")
+
+
+def _source_files() -> list[str]:
+    """Package files (relative to ``analysis/``) a replicate depends on."""
+    package = PACKAGE_DIR
+    return sorted({p.relative_to(package).as_posix() for pattern in SOURCE_PATTERNS for p in package.glob(pattern)})
 
 
 def code_fingerprint() -> str:
-    """sha256 over the source files of every module a replicate runs (names + contents)."""
-    h = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for path in _source_files():
-        try:
-            name = str(path.relative_to(root))
-        except ValueError:
-            name = path.name
-        h.update(name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    """sha256 over the source files of every module a replicate runs (relative names + contents).
+
+    Strict on purpose -- any edit changes it -- and used as a *trigger*, not a verdict: when it
+    differs from the artifact's, :func:`audit` (and a resumed :func:`run_study`) re-run a sample
+    of stored replicates and accept the artifact if the numbers reproduce.
+    """
+    return code_digest(SOURCE_PATTERNS)
 
 
 def _versions() -> dict:
-
     out = {"python": platform.python_version()}
     for pkg in ("numpy", "scipy", "scikit-learn", "pandas", "nilearn", "threadpoolctl", "dask", "distributed"):
         try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
             out[pkg] = None
     return out
 
@@ -724,7 +747,6 @@ def _cpu() -> str:
 
 
 def _machine() -> dict:
-
     blas = sorted(({k: i.get(k) for k in ("internal_api", "version", "architecture")} for i in threadpool_info()
                    if i.get("user_api") == "blas"), key=lambda b: json.dumps(b, sort_keys=True))  # load order varies
     return {"cpu": _cpu(), "machine": platform.machine(), "system": platform.system(), "blas": blas}
@@ -772,7 +794,7 @@ def load_study(path: Path) -> Study:
                  meta.get("n_per_arm"))
 
 
-def load_table(out: str | Path = "results/simulation_full") -> pd.DataFrame:
+def load_table(out: str | Path = DEFAULT_ARTIFACT) -> pd.DataFrame:
     """Every stored replicate row: the consolidated table plus any parts not yet merged."""
     return _load(out)[0]
 
@@ -838,7 +860,7 @@ def plan(spec: Sequence[tuple[str, str, int]] = DEFAULT_PLAN) -> list[ReplicateK
         if hypothesis not in HYPOTHESES:
             raise ValueError(f"hypothesis must be one of {HYPOTHESES}, got {hypothesis!r}")
         keys += [ReplicateKey(scenario, hypothesis, i) for i in range(int(n))]
-    return keys
+    return list(dict.fromkeys(keys))  # a key listed twice (pilot round, then the rest) runs once
 
 
 def _done_keys(table: pd.DataFrame) -> set[ReplicateKey]:
@@ -857,7 +879,8 @@ def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dic
               .rename(columns={"replicate": "n"}).to_dict("records")) if len(table) else []
     return {
         "artifact": "full-pipeline simulation study (analysis.simstudy.full)",
-        "code_fingerprint": fingerprint, "source_files": [p.name for p in _source_files()],
+        "fingerprint_history": old.get("fingerprint_history", []),
+        "code_fingerprint": fingerprint, "source_files": _source_files(),
         "root_seed": study.root_seed,
         "seeding": "SeedSequence(root_seed, spawn_key=(crc32(scenario), hypothesis index (null=0, alt=1), replicate))",
         "scenarios": {k: dataclasses.asdict(v) for k, v in study.scenarios.items()},
@@ -868,10 +891,15 @@ def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dic
     }
 
 
+def provenance(out: str | Path = DEFAULT_ARTIFACT) -> dict:
+    """The artifact's provenance (``<stem>.json``): fingerprint, clock, measurement model, runs."""
+    return json.loads(_paths(out)["json"].read_text())
+
+
 def run_study(
     keys: Sequence[ReplicateKey],
     *,
-    out: str | Path = "results/simulation_full",
+    out: str | Path = DEFAULT_ARTIFACT,
     workers: int = 1,
     scheduler: str | None = None,
     n_reference: int = 2433,
@@ -891,11 +919,16 @@ def run_study(
     paths = _paths(out)
     paths["table"].parent.mkdir(parents=True, exist_ok=True)
     fingerprint = code_fingerprint()
-    if paths["json"].exists():
+    if paths["json"].exists() and paths["clock"].exists():
         stored = json.loads(paths["json"].read_text()).get("code_fingerprint")
-        if stored and stored != fingerprint and paths["table"].exists():
-            raise RuntimeError(f"{paths['table']} was written by other code (fingerprint {stored[:12]}, now "
-                               f"{fingerprint[:12]}): move it away or pass another --out to start afresh")
+        if stored and stored != fingerprint and not load_table(out).empty:
+            # the code changed: resume only if stored replicates still reproduce with it
+            try:
+                audit(out, record=True)
+            except AuditError as error:
+                raise RuntimeError(f"{paths['table']} was written by other code whose numbers the current code "
+                                   f"does not reproduce ({error}); move it away or pass another --out to start "
+                                   "afresh") from error
     if study is None:
         if paths["clock"].exists():
             study = load_study(paths["clock"])
@@ -923,7 +956,6 @@ def run_study(
 
 
 def _execute(todo, study, paths, workers, scheduler, flush_every, progress) -> None:
-
     bar = tqdm(total=len(todo), disable=not progress, unit="replicate", smoothing=0.05)
     pending: list[pd.DataFrame] = []
 
@@ -949,11 +981,10 @@ def _execute(todo, study, paths, workers, scheduler, flush_every, progress) -> N
 
 
 def _execute_dask(todo, study, workers, scheduler, finished) -> None:
-
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-    root = str(Path(__file__).resolve().parent.parent)  # workers import this very package
+    root = str(PACKAGE_DIR.parent)  # workers import this very package
     os.environ["PYTHONPATH"] = root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
     cluster = None
     if scheduler is None:
@@ -1047,8 +1078,11 @@ def gatekeeping_holm(p: np.ndarray, alpha: float = 0.05, families: Sequence[Sequ
 
     Family 1 (each training arm vs control at 12 months) is tested with Holm at ``alpha``; only
     if *all* its hypotheses are rejected is family 2 (the same at 24 months) tested, likewise at
-    ``alpha``; then the secondary HRT vs MIT family. Serial gatekeeping with a FWER-controlling
-    test in each family controls the family-wise error over all six hypotheses strongly.
+    ``alpha``; then the active-arm family (HRT vs MIT at 12 months). Serial gatekeeping with a
+    FWER-controlling test in each family controls the family-wise error over the confirmatory
+    hypotheses strongly. A vectorised form of ``stats.gatekeeping(stats.trial_families(...))``
+    (the analysis plan's procedure; a test checks they decide alike); hypotheses outside
+    :data:`FAMILIES` are never rejected.
 
     Parameters
     ----------
@@ -1072,7 +1106,6 @@ def gatekeeping_holm(p: np.ndarray, alpha: float = 0.05, families: Sequence[Sequ
 
 
 def _bh_per_visit(p: np.ndarray, alpha: float) -> np.ndarray:
-
     out = np.zeros(p.shape, bool)
     months = np.array([m for _, _, m in CONTRASTS.values()])
     for m in np.unique(months):
@@ -1092,7 +1125,8 @@ def multiplicity(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: fl
     A hypothesis is a true null when its latent truth is within ``null_tolerance`` years of 0
     (the published HRT - MIT difference at 12 months is -0.01 y: equal effects for practical
     purposes; under the null world every truth is exactly 0). Per replicate, the false
-    discovery proportion is V / max(R, 1) over all six contrasts; FWER is P(V >= 1).
+    discovery proportion is V / max(R, 1) over the five confirmatory hypotheses
+    (:data:`CONFIRMATORY`; the same set for every procedure); FWER is P(V >= 1).
     ``power_primary``: both 12-month hypotheses rejected.
     """
     table = table if "p" in table else _inference(table)
@@ -1101,12 +1135,13 @@ def multiplicity(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: fl
     for (scenario, hypothesis), g in table[table["analysis"] == analysis].groupby(["scenario", "hypothesis"], sort=False):
         wide = g.pivot(index="replicate", columns="contrast", values="p")[names]
         truth = g.groupby("contrast")["truth_latent"].mean()[names].to_numpy()
-        null = np.abs(truth) < null_tolerance
+        # errors are counted over the confirmatory hypotheses (HRT-MIT 24m is exploratory)
+        null = (np.abs(truth) < null_tolerance) & np.isin(names, CONFIRMATORY)
         n = len(wide)
         for name, procedure in PROCEDURES.items():
             rej = procedure(wide.to_numpy(float), alpha)
             false = (rej & null[None, :]).sum(axis=1)
-            total = rej.sum(axis=1)
+            total = rej[:, np.isin(names, CONFIRMATORY)].sum(axis=1)
             fdp = np.where(total > 0, false / np.maximum(total, 1), 0.0)
             fwer = float(np.mean(false > 0))
             primary = rej[:, [names.index(c) for c in FAMILIES[0]]].all(axis=1)
@@ -1130,7 +1165,7 @@ def summarise(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: float
         ``"verdicts"``: :func:`scenario_verdicts`.
     """
     if table.empty:
-        raise ValueError("the replicate table is empty: run `python -m analysis.simstudy.full run` first")
+        raise ValueError("the replicate table is empty: run `python -m analysis.simstudy full run` first")
     full = _inference(table)
     contrasts = _contrast_table(full, alpha, null_tolerance)
     return {"contrasts": contrasts, "multiplicity": multiplicity(full, alpha=alpha, null_tolerance=null_tolerance),
@@ -1172,7 +1207,8 @@ def compare_fast_path(table: pd.DataFrame, measurement: Mapping[str, Any], *, n_
 
 
 def verdict(type1: float, type1_mcse: float, coverage: float, coverage_mcse: float, *,
-            alpha: float = 0.05, type1_margin: float = 0.01, coverage_margin: float = 0.01) -> str:
+            alpha: float = 0.05, type1_margin: float = 0.01, coverage_margin: float = 0.01,
+            n: int | None = None, min_n: int = 100) -> str:
     """Verdict words from the numbers.
 
     Type-I error is "inflated" when even its lower 2-MCSE bound exceeds ``alpha + type1_margin``
@@ -1180,8 +1216,12 @@ def verdict(type1: float, type1_mcse: float, coverage: float, coverage_mcse: flo
     "below nominal" when its upper 2-MCSE bound is below ``0.95 - coverage_margin`` and "above
     nominal" when its lower bound exceeds ``0.95 + coverage_margin``. NaN inputs give
     "not assessed". Returns e.g. "keeps type-I error and coverage" or
-    "inflates type-I error; coverage below nominal".
+    "inflates type-I error; coverage below nominal". With ``n`` (the smaller number of
+    replicates behind the two rates) below ``min_n``: "too few replicates for a verdict (n=...)"
+    -- a binomial MC SE is unreliable there (0 rejections give an MC SE of 0).
     """
+    if n is not None and n < min_n:
+        return f"too few replicates for a verdict (n={n})"
     words = []
     if np.isnan(type1):
         words.append("type-I error not assessed")
@@ -1232,15 +1272,18 @@ def scenario_verdicts(contrasts: pd.DataFrame, *, contrast: str = PRIMARY_CONTRA
             t1, t1se, t1src = float("nan"), float("nan"), "-"
         src = alt if len(alt) else null
         cov, covse = float(src["coverage"].iloc[0]), float(src["coverage_mcse"].iloc[0])
-        words = verdict(t1, t1se, cov, covse, alpha=alpha)
+        n_t1 = int(null["n"].iloc[0]) if len(null) else (int(base_null.loc[analysis, "n"]) if t1src == "baseline null" else 0)
+        n_cov = int(src["n"].iloc[0])
+        words = verdict(t1, t1se, cov, covse, alpha=alpha, n=min(n_t1, n_cov) if n_t1 else n_cov)
         ok = words == "keeps type-I error and coverage"
         rows.append({"scenario": scenario, "analysis": analysis, "contrast": contrast,
-                     "type1_error": t1, "type1_error_mcse": t1se, "type1_from": t1src,
+                     "type1_error": t1, "type1_error_mcse": t1se, "type1_from": t1src, "n_type1": n_t1,
                      "coverage_95": cov, "coverage_95_mcse": covse,
-                     "coverage_from": "alt" if len(alt) else "null",
+                     "coverage_from": "alt" if len(alt) else "null", "n_coverage": n_cov,
                      "bias": float(src["bias"].iloc[0]), "fraction_seen": float(src["fraction_seen"].iloc[0]),
                      "verdict": words,
-                     "recommendation": "trustworthy here" if ok else REMEDIES.get(scenario, "investigate")})
+                     "recommendation": "trustworthy here" if ok else ("wait for more replicates" if words.startswith("too few")
+                                                                      else REMEDIES.get(scenario, "investigate"))})
     return pd.DataFrame(rows)
 
 
@@ -1280,79 +1323,268 @@ def result_values(summary: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     return out
 
 
+_DESCRIPTIONS = {
+    "full_n_null": ("Full-pipeline replicates behind the null-world numbers (baseline)", 0, ""),
+    "full_n_alt": ("Full-pipeline replicates behind the published-effect numbers (baseline)", 0, ""),
+    "full_type1_error": ("Full pipeline: type-I error of HRT-CON at 12 months (Beheshti scale, null world)", 3, ""),
+    "full_coverage_95": ("Full pipeline: coverage of the nominal 95% CI of HRT-CON at 12 months (Beheshti scale, "
+                         "published effects)", 3, ""),
+    "full_power_lisa": ("Full pipeline: power of the unadjusted test of HRT-CON at 12 months at LISA's size "
+                        "(published effects)", 2, ""),
+    "full_power_lisa_holm": ("Full pipeline: probability that the gatekeeping procedure rejects both primary "
+                             "hypotheses at LISA's size", 2, ""),
+}
+_MC = " [interval: 95% Monte Carlo interval, value +/- 1.96 MC SE]"
+
+
+def result_rows(values: Mapping[str, float], *, prefix: str = "simulation.") -> pd.DataFrame:
+    """:func:`result_values` as a frame for ``report.record_frame``: each rate with its 95% Monte
+    Carlo interval (value +/- 1.96 MC SE, said in the description); NaN values are left out
+    (nothing to report yet), never registered."""
+    rows = []
+    for name, value in values.items():
+        if name.endswith("_mcse") or not np.isfinite(value):
+            continue
+        mcse = values.get(f"{name}_mcse", float("nan"))
+        if name in _DESCRIPTIONS:
+            text, decimals, unit = _DESCRIPTIONS[name]
+        else:
+            scenario, what = name.split("_", 1)
+            text = (f"Scenario {scenario}: {'type-I error' if what == 'type1_error' else 'coverage of the nominal 95% CI'}"
+                    " of HRT-CON at 12 months, full pipeline, Beheshti scale"
+                    + (" (null world = baseline null: nothing is off-axis without an effect)"
+                       if scenario == "offaxis" and what == "type1_error" else ""))
+            decimals, unit = 3, ""
+        has_ci = np.isfinite(mcse)
+        rows.append({"key": prefix + name, "value": float(value),
+                     "ci_low": value - _Z95 * mcse if has_ci else np.nan,
+                     "ci_high": value + _Z95 * mcse if has_ci else np.nan,
+                     "unit": unit, "decimals": decimals, "description": text + (_MC if has_ci else "")})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# Words for the page, chosen from the numbers
+# --------------------------------------------------------------------------------------
+def progress(table: pd.DataFrame, spec: Sequence[tuple[str, str, int]] = DEFAULT_PLAN) -> pd.DataFrame:
+    """Replicates stored per scenario x hypothesis against the plan's target, with a status word."""
+    target: dict[tuple[str, str], int] = {}
+    for scenario, hypothesis, n in spec:
+        target[(scenario, hypothesis)] = max(target.get((scenario, hypothesis), 0), int(n))
+    done = table.groupby(["scenario", "hypothesis"])["replicate"].nunique() if len(table) else pd.Series(dtype=int)
+    rows = [{"scenario": s, "hypothesis": h, "replicates": int(done.get((s, h), 0)), "target": n}
+            for (s, h), n in target.items()]
+    out = pd.DataFrame(rows)
+    out["status"] = np.select([out["replicates"] >= out["target"], out["replicates"] > 0],
+                              ["complete", "in progress"], "not started")
+    return out
+
+
+def progress_sentence(counts: pd.DataFrame, *, short: bool = False) -> str:
+    """Whether the study is complete, from :func:`progress`'s counts (``short``: one clause)."""
+    have, want = int(counts["replicates"].clip(upper=counts["target"]).sum()), int(counts["target"].sum())
+    if short:
+        state = "complete" if have >= want else "in progress"
+        return f"the study is {state} ({have:,} of {want:,} planned replicates stored)."
+    if have >= want:
+        return f"The study is complete: {have:,} replicates, every cell at its target."
+    short = counts[counts["replicates"] < counts["target"]]
+    return (f"The study is **in progress**: {have:,} of the {want:,} planned replicates are stored "
+            f"({len(short)} of {len(counts)} cells below target; targets {TARGET['baseline']:,} per baseline "
+            f"hypothesis and {TARGET['scenario']:,} per scenario). Every number below is given with the number "
+            "of replicates behind it and its Monte Carlo SE; read them with that precision, and expect them to "
+            "change as replicates are added.")
+
+
+def fast_path_verdict(comparison: pd.DataFrame, *, margin_sd: float = 0.10, margin_coverage: float = 0.02) -> pd.DataFrame:
+    """Does the fast path reproduce the full pipeline? Per row of :func:`compare_fast_path`.
+
+    "reproduces" when the SD ratio's 2-MCSE interval lies within ``1 +/- margin_sd`` and the
+    coverage difference's within ``+/- margin_coverage``; "differs" when either interval lies
+    wholly outside its margin; otherwise "undetermined (too few replicates)".
+    """
+    out = comparison.copy()
+    lo_r, hi_r = out["sd_ratio"] - 2 * out["sd_ratio_mcse"], out["sd_ratio"] + 2 * out["sd_ratio_mcse"]
+    lo_c = out["coverage_difference"] - 2 * out["coverage_difference_mcse"]
+    hi_c = out["coverage_difference"] + 2 * out["coverage_difference_mcse"]
+    inside = (lo_r >= 1 - margin_sd) & (hi_r <= 1 + margin_sd) & (lo_c >= -margin_coverage) & (hi_c <= margin_coverage)
+    outside = (lo_r > 1 + margin_sd) | (hi_r < 1 - margin_sd) | (lo_c > margin_coverage) | (hi_c < -margin_coverage)
+    out["verdict"] = np.select([inside, outside], ["reproduces", "differs"], "undetermined (too few replicates)")
+    return out
+
+
+def fast_path_sentence(verdicts: pd.DataFrame, *, margin_sd: float = 0.10, margin_coverage: float = 0.02) -> str:
+    """One sentence on the fast path's fidelity, from :func:`fast_path_verdict`."""
+    counts = verdicts["verdict"].value_counts()
+    n = len(verdicts)
+    claim = (f"within {margin_sd:.0%} in SD and {margin_coverage * 100:.0f} points in coverage "
+             "(2 Monte Carlo SEs)")
+    if counts.get("differs", 0):
+        bad = ", ".join(verdicts.loc[verdicts["verdict"] == "differs", "contrast"] + " (" +
+                        verdicts.loc[verdicts["verdict"] == "differs", "hypothesis"] + ")")
+        return f"The fast path does **not** reproduce the full pipeline {claim} for {bad}."
+    if counts.get("reproduces", 0) == n:
+        return f"The fast path reproduces the full pipeline {claim} for all {n} contrasts and hypotheses."
+    return (f"Not yet determined: the fast path reproduces the full pipeline {claim} for "
+            f"{counts.get('reproduces', 0)} of {n} contrast x hypothesis rows; for the others the Monte Carlo "
+            "SEs of the full-pipeline study are still too wide to tell.")
+
+
+def recommendation(verdicts: pd.DataFrame, *, analysis: str = PRIMARY_ANALYSIS) -> str:
+    """What the page recommends, from :func:`scenario_verdicts` (the primary analysis's rows)."""
+    v = verdicts[(verdicts["analysis"] == analysis) & (verdicts["scenario"] != "baseline")]
+    keeps = v.loc[v["verdict"] == "keeps type-I error and coverage", "scenario"].tolist()
+    fails = v[v["verdict"].str.contains("inflates|below nominal")]
+    open_ = v[~v["scenario"].isin(keeps) & ~v["scenario"].isin(fails["scenario"])]
+    parts = []
+    if keeps:
+        parts.append("the primary analysis keeps type-I error and coverage under " + ", ".join(keeps))
+    if len(fails):
+        parts.append("it fails under " + "; ".join(f"{r.scenario} ({r.verdict}: {r.recommendation})"
+                                                    for r in fails.itertuples()))
+    if len(open_):
+        parts.append("under " + ", ".join(open_["scenario"]) + " the Monte Carlo error is still too wide for a "
+                     "verdict either way (or the departure is only conservative)")
+    text = "; ".join(parts) if parts else "no scenario has been run yet"
+    return text[0].upper() + text[1:] + "."
+
+
 # --------------------------------------------------------------------------------------
 # Audit
 # --------------------------------------------------------------------------------------
 class AuditError(AssertionError):
     """A stored replicate does not reproduce (or the artifact is stale)."""
 
+
 def _same_machine(prov: dict) -> bool:
     return prov.get("machine", {}).get("cpu") == _cpu() and prov.get("versions") == _versions() \
         and prov.get("machine", {}).get("blas") == _machine()["blas"]
 
 
-def audit(artifact: str | Path = "results/simulation_full", n: int = 3, tolerance: float = 1e-6, *,
-          fingerprint: str | None = None, exact: bool | None = None) -> dict:
+#: Replicates re-run by the audit of every book build, and on a code change before resuming.
+AUDIT_N = 2
+#: Tolerance of the audit on a machine other than the writer's (CPU, BLAS or package versions):
+#: relative, and absolute per column scale; on the writing machine the check is bit-for-bit.
+AUDIT_TOLERANCE = 1e-6
+
+
+def _sample(keys: Sequence[ReplicateKey], choose_by: str, n: int) -> list[ReplicateKey]:
+    seed = int(hashlib.sha256(choose_by.encode()).hexdigest()[:16], 16)
+    picked = np.random.default_rng(seed).choice(len(keys), min(n, len(keys)), replace=False)
+    return [keys[i] for i in sorted(picked)]
+
+
+def _compare(key: ReplicateKey, stored: pd.DataFrame, fresh: pd.DataFrame, exact: bool,
+             tolerance: float, changed: str) -> float:
+    """Largest absolute difference over the audited numeric columns; raises on a mismatch."""
+    largest = 0.0
+    for col in AUDITED:
+        a, b = stored[col].to_numpy(), fresh[col].to_numpy()
+        if a.dtype.kind in "fiu" and b.dtype.kind in "fiu":
+            a, b = a.astype(float), b.astype(float)
+            finite = np.isfinite(a) & np.isfinite(b)
+            if finite.any():
+                largest = max(largest, float(np.max(np.abs(a[finite] - b[finite]))))
+            scale = max(1.0, float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0)))
+            same = ((a == b) | (np.isnan(a) & np.isnan(b))) if exact else \
+                np.isclose(a, b, rtol=tolerance, atol=tolerance * scale, equal_nan=True)
+        else:
+            same = a.astype(str) == b.astype(str)
+        if not np.all(same):
+            i = int(np.flatnonzero(~same)[0])
+            where = f"{stored['analysis'].iat[i]} / {stored['contrast'].iat[i]}"
+            raise AuditError(
+                f"replicate (scenario={key.scenario}, hypothesis={key.hypothesis}, replicate={key.replicate}) "
+                f"does not reproduce{changed}: column {col!r} at {where}: stored {a[i]!r}, recomputed {b[i]!r} "
+                f"({'bit-identical' if exact else f'tolerance {tolerance:g}'} check): run `make simulation`")
+    return largest
+
+
+def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: float = AUDIT_TOLERANCE,
+          *, choose_by: str | None = None, exact: bool | None = None, record: bool = False) -> dict:
     """Re-run a deterministic sample of stored replicates and compare every audited column.
+
+    The numbers are the test, not the code's fingerprint: when the code changed since the
+    artifact was written (another module edited, a refactoring), the artifact stays valid as
+    long as the sampled replicates still reproduce -- bit for bit on the writing machine,
+    within ``tolerance`` elsewhere -- and ``record=True`` then stores the new fingerprint in
+    the provenance (``fingerprint_history``).
 
     Parameters
     ----------
     artifact : path
         Stem of the artifact (``<stem>.csv.gz``, ``<stem>.json``, ``<stem>_clock.npz``).
     n : int
-        Replicates re-run (each takes a few seconds).
+        Replicates re-run (a few CPU-seconds each at LISA's size).
     tolerance : float
-        Relative (and absolute, per column scale) tolerance used on a machine other than the
-        one that wrote the artifact (other CPU, BLAS or package versions): linear algebra may
-        round differently there. On the writing machine the comparison is bit-for-bit.
-    fingerprint : str, optional
-        String choosing the sample (default: the artifact's code fingerprint).
+        Relative (and absolute, per column scale) tolerance on a machine other than the writer's.
+    choose_by : str, optional
+        String that chooses the sample (default: the current code fingerprint, so every
+        change of the code audits other replicates).
     exact : bool, optional
         Force (True) or waive (False) bit-identity; default: exact on the writing machine.
+    record : bool
+        On a code change that reproduces, write the new fingerprint into ``<stem>.json``.
+
+    Returns
+    -------
+    dict
+        ``replicates`` (one dict per re-run replicate: scenario, hypothesis, replicate,
+        max_abs_difference), ``max_abs_difference``, ``exact``, ``tolerance``, ``code_changed``,
+        ``stored_fingerprint``, ``fingerprint``, ``n_stored`` (replicates in the artifact).
 
     Raises
     ------
     AuditError
-        Naming the replicate and the differing column ("run `make simulation`"), or when the
-        code changed since the artifact was written.
+        Naming the replicate and the differing column ("run `make simulation`"), or a missing file.
     """
     paths = _paths(artifact)
     for what in ("table", "json", "clock"):
         if not paths[what].exists():
             raise AuditError(f"{paths[what]} is missing: run `make simulation`")
     prov = json.loads(paths["json"].read_text())
-    current = code_fingerprint()
-    if prov.get("code_fingerprint") != current:
-        raise AuditError(f"the simulation artifact {paths['table']} was written by other code "
-                         f"(fingerprint {str(prov.get('code_fingerprint'))[:12]}, now {current[:12]}): run `make simulation`")
+    current, stored_fp = code_fingerprint(), str(prov.get("code_fingerprint"))
+    changed = stored_fp != current
     table = load_table(artifact)
     study = load_study(paths["clock"])
     keys = sorted(_done_keys(table))
     if not keys:
         raise AuditError(f"{paths['table']} holds no replicates: run `make simulation`")
-    seed = int(hashlib.sha256((fingerprint or current).encode()).hexdigest()[:16], 16)
-    chosen = [keys[i] for i in sorted(np.random.default_rng(seed).choice(len(keys), min(n, len(keys)), replace=False))]
+    chosen = _sample(keys, choose_by or current, n)
     exact = _same_machine(prov) if exact is None else exact
+    note = f" with the current code (fingerprint {current[:12]}; the artifact's is {stored_fp[:12]})" if changed else ""
+    checked = []
     for key in chosen:
         stored = table[(table["scenario"] == key.scenario) & (table["hypothesis"] == key.hypothesis)
                        & (table["replicate"] == key.replicate)].reset_index(drop=True)
         fresh = _sorted(run_replicate(key, study))
-        for col in AUDITED:
-            a, b = stored[col].to_numpy(), fresh[col].to_numpy()
-            if a.dtype.kind in "fiu" and b.dtype.kind in "fiu":
-                a, b = a.astype(float), b.astype(float)
-                same = (a == b) | (np.isnan(a) & np.isnan(b)) if exact else \
-                    np.isclose(a, b, rtol=tolerance, atol=tolerance * max(1.0, np.nanmax(np.abs(a[np.isfinite(a)]), initial=0.0)), equal_nan=True)
-            else:
-                same = a.astype(str) == b.astype(str)
-            if not np.all(same):
-                i = int(np.flatnonzero(~same)[0])
-                where = f"{stored['analysis'].iat[i]} / {stored['contrast'].iat[i]}"
-                raise AuditError(
-                    f"replicate (scenario={key.scenario}, hypothesis={key.hypothesis}, replicate={key.replicate}) "
-                    f"does not reproduce: column {col!r} at {where}: stored {a[i]!r}, recomputed {b[i]!r} "
-                    f"({'bit-identical' if exact else f'tolerance {tolerance:g}'} check): run `make simulation`")
-    return {"checked": [dataclasses.astuple(k) for k in chosen], "exact": exact, "tolerance": None if exact else tolerance}
+        diff = _compare(key, stored, fresh, exact, tolerance, note)
+        checked.append({"scenario": key.scenario, "hypothesis": key.hypothesis, "replicate": key.replicate,
+                        "max_abs_difference": diff})
+    result = {"replicates": checked, "max_abs_difference": max(c["max_abs_difference"] for c in checked),
+              "exact": exact, "tolerance": None if exact else tolerance, "code_changed": changed,
+              "stored_fingerprint": stored_fp, "fingerprint": current, "n_stored": len(keys)}
+    if record and changed:
+        prov = json.loads(paths["json"].read_text())
+        prov.setdefault("fingerprint_history", []).append(
+            {"from": stored_fp, "to": current, "audited": [dataclasses.astuple(k) for k in chosen],
+             "exact": exact, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        prov["code_fingerprint"] = current
+        prov["source_files"] = _source_files()
+        _atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
+    return result
+
+
+def audit_sentence(result: Mapping[str, Any]) -> str:
+    """What an :func:`audit` found, in words for the page (chosen from its numbers)."""
+    reps = ", ".join(f"{r['scenario']}/{r['hypothesis']} #{r['replicate']}" for r in result["replicates"])
+    how = ("bit for bit (this machine wrote the artifact)" if result["exact"]
+           else f"within a relative tolerance of {result['tolerance']:g} (another machine wrote the artifact)")
+    code = (" The code has changed since the run (fingerprint "
+            f"{result['stored_fingerprint'][:12]} → {result['fingerprint'][:12]}), and the numbers still reproduce, "
+            "so the artifact stays valid." if result["code_changed"] else " The code is the code that wrote the artifact.")
+    return (f"Re-ran {len(result['replicates'])} of the {result['n_stored']:,} stored replicates ({reps}): they "
+            f"reproduce {how}; largest absolute difference {result['max_abs_difference']:.3g}.{code}")
 
 
 # --------------------------------------------------------------------------------------
@@ -1394,11 +1626,11 @@ def _interrupt_on_sigterm() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m analysis.simstudy.full {run, summary, audit}``."""
-    parser = argparse.ArgumentParser(prog="python -m analysis.simstudy.full", description=__doc__.split("\n")[0])
+    """``python -m analysis.simstudy full {run, summary, audit}``."""
+    parser = argparse.ArgumentParser(prog="python -m analysis.simstudy full", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) the study on dask.distributed")
-    run.add_argument("--out", default="results/simulation_full", help="artifact stem (default %(default)s)")
+    run.add_argument("--out", default=str(DEFAULT_ARTIFACT), help="artifact stem (default %(default)s)")
     run.add_argument("--workers", type=int, default=1, help="local worker processes, 1 thread each (0 = serial, no dask)")
     run.add_argument("--scheduler", help="address of an existing dask scheduler (overrides --workers)")
     run.add_argument("--plan", nargs="*", default=["default"],
@@ -1410,10 +1642,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--no-progress", action="store_true")
     for name in ("summary", "audit"):
         p = sub.add_parser(name)
-        p.add_argument("--out", default="results/simulation_full")
+        p.add_argument("--out", default=str(DEFAULT_ARTIFACT))
     sub.choices["summary"].add_argument("--n-fast", type=int, default=2000, help="fast-path replicates beside the full ones")
-    sub.choices["audit"].add_argument("--n", type=int, default=3)
-    sub.choices["audit"].add_argument("--tolerance", type=float, default=1e-6)
+    sub.choices["audit"].add_argument("--n", type=int, default=AUDIT_N, help="replicates re-run (default %(default)s)")
+    sub.choices["audit"].add_argument("--tolerance", type=float, default=AUDIT_TOLERANCE,
+                                      help="relative tolerance on another machine (default %(default)g)")
+    sub.choices["audit"].add_argument("--record", action="store_true",
+                                      help="after a code change that reproduces, store the new fingerprint")
     args = parser.parse_args(argv)
     if args.command == "run":
         sets = _parse_sets(args.set)
@@ -1430,7 +1665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_study(study, paths["clock"])
         keys = plan(_parse_plan(args.plan))
         _interrupt_on_sigterm()
-        command = "python -m analysis.simstudy.full " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python -m analysis.simstudy full " + " ".join(argv if argv is not None else sys.argv[1:])
         try:
             table = run_study(keys, out=args.out, workers=args.workers, scheduler=args.scheduler,
                               flush_every=args.flush_every, progress=not args.no_progress, command=command, study=study)
@@ -1442,7 +1677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     table = load_table(args.out)
     if args.command == "audit":
-        print(audit(args.out, n=args.n, tolerance=args.tolerance))
+        print(audit_sentence(audit(args.out, n=args.n, tolerance=args.tolerance, record=args.record)))
         return 0
     summary = summarise(table)
     prov = json.loads(_paths(args.out)["json"].read_text())

@@ -19,6 +19,7 @@ Modules, each importing only those above it:
 * :mod:`~analysis.trial.cohort` -- the cohort page's results frames and the sentences reporting them.
 """
 
+from analysis.trial import cohort
 from analysis.trial.assumptions import TrialAssumptions
 from analysis.trial.core import (
     NOT_AVAILABLE,
@@ -41,6 +42,10 @@ from analysis.trial.reference import (
     region_mask,
     write_reference,
 )
+from analysis.trial.simulator import _STREAM_SCAN as SCAN_STREAM
+
+# the simulator's signal model and streams, for batched re-implementations (analysis.simstudy.full)
+from analysis.trial.simulator import KIND_TRIAL, SignalModel, stream
 from analysis.trial.tables import (
     arm_visits,
     baseline_display,
@@ -52,7 +57,6 @@ from analysis.trial.tables import (
     strength_summary,
     visit_summary,
 )
-from analysis.trial import cohort
 
 __all__ = [
     "NOT_AVAILABLE", "ARMS", "Arm", "CONTROL", "LISA", "MONTHS", "TrialDesign", "TrialDesignError", "load_design",
@@ -61,4 +65,5 @@ __all__ = [
     "simulate_trial", "simulate_reference", "load_trial", "load_default_trial", "baseline_table",
     "flow_counts", "visit_summary", "strength_summary", "missingness_patterns",
     "arm_visits", "baseline_display", "baseline_smd", "strength_change_by_self_training", "cohort",
+    "KIND_TRIAL", "SCAN_STREAM", "SignalModel", "stream",
 ]

@@ -170,7 +170,6 @@ def _code_cells(path: Path) -> list[tuple[int, str]]:
     return cells
 
 
-@pytest.mark.xfail(reason="notebooks being thinned this round", strict=False)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_code_cells_have_no_def_for_or_while(path):
     """Thin notebooks: logic lives in the package, a cell calls it and records results."""
@@ -198,7 +197,6 @@ def _runtime_dependencies() -> list[str]:
     return [re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]]
 
 
-@pytest.mark.xfail(reason="dependencies of this round being wired in", strict=False)
 def test_every_runtime_dependency_is_imported_by_the_package_or_the_book():
     sources = [path.read_text() for path in [*_package_files(), *(PROJECT_ROOT / "book" / "_ext").glob("*.py"),
                                              *(PROJECT_ROOT / "tools").glob("*.py")]]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import simstudy, stats
 from analysis.simstudy import full as fullsim
 from analysis.clock import BrainAgeClock
 from analysis.connectome import CovarianceStack, shrunk_covariances
@@ -139,7 +140,7 @@ def test_summarise_has_mc_ses_and_treats_near_equal_effects_as_null():
     cover = c["coverage"].to_numpy()
     assert np.all(np.abs(cover - 0.95) < 4 * c["coverage_mcse"].to_numpy() + 0.01)
     m = summary["multiplicity"].set_index(["hypothesis", "procedure"])
-    assert m.loc[("alt", "holm_gatekeeping"), "n_true_null"] == 2
+    assert m.loc[("alt", "holm_gatekeeping"), "n_true_null"] == 1  # HRT-MIT 12m; HRT-MIT 24m is not confirmatory
     assert m.loc[("null", "holm_gatekeeping"), "fwer"] <= 0.05 + 3 * m.loc[("null", "holm_gatekeeping"), "fwer_mcse"]
     assert m.loc[("null", "unadjusted"), "fwer"] > m.loc[("null", "holm_gatekeeping"), "fwer"]
     values = fullsim.result_values(summary)
@@ -188,7 +189,8 @@ def test_audit_passes_then_names_the_broken_replicate(study, tmp_path):
     fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
     fullsim.save_study(study, tmp_path / "sim_clock.npz")
     report = fullsim.audit(out, n=1)
-    assert report["exact"] and len(report["checked"]) == 1
+    assert report["exact"] and len(report["replicates"]) == 1 and report["max_abs_difference"] == 0
+    assert not report["code_changed"] and "bit for bit" in fullsim.audit_sentence(report)
     table = fullsim.load_table(out)
     table["estimate"] = table["estimate"] + 1e-12  # a tiny change is caught bit-for-bit
     table.to_csv(tmp_path / "sim.csv.gz", index=False)
@@ -199,8 +201,6 @@ def test_audit_passes_then_names_the_broken_replicate(study, tmp_path):
 
 
 def test_simstudy_fdr_summary_counts_near_equal_effects_as_null():
-    from analysis import simstudy
-
     names = list(simstudy.CONTRASTS)
     truth = {"HRT-CON 12m": -1.4, "MIT-CON 12m": -1.39, "HRT-MIT 12m": -0.01,
              "HRT-CON 24m": -2.0, "MIT-CON 24m": -2.0, "HRT-MIT 24m": 0.0}
@@ -210,3 +210,109 @@ def test_simstudy_fdr_summary_counts_near_equal_effects_as_null():
     assert out["fdr"] == pytest.approx(1 / 3)  # HRT-MIT 12m rejected although the arms are (nearly) equal
     assert out["fwer_fdr"] == 1.0 and out["fwer_mcse"] == 0.0
     assert simstudy.fdr_summary(pd.DataFrame(rows), null_tolerance=1e-12)["fdr"] == pytest.approx(1 / 6)  # the old exact-zero rule
+
+
+def _tamper(tmp_path, replicate=None):
+    table = fullsim.load_table(tmp_path / "sim")
+    rows = table.index if replicate is None else table.index[table["replicate"] == replicate]
+    table.loc[rows, "estimate"] = table.loc[rows, "estimate"] + 1e-12
+    table.to_csv(tmp_path / "sim.csv.gz", index=False)
+
+
+def test_a_code_change_keeps_the_artifact_only_if_its_numbers_reproduce(study, tmp_path, monkeypatch):
+    out = tmp_path / "sim"
+    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
+    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+    written = json.loads((tmp_path / "sim.json").read_text())["code_fingerprint"]
+    monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "f" * 64)  # another module was edited
+    # unchanged numbers: valid; record=True stores the new fingerprint with its history
+    report = fullsim.audit(out, n=2)
+    assert report["code_changed"] and report["stored_fingerprint"] == written
+    assert "still reproduce" in fullsim.audit_sentence(report)
+    assert json.loads((tmp_path / "sim.json").read_text())["code_fingerprint"] == written  # not without record
+    fullsim.audit(out, n=2, record=True)
+    prov = json.loads((tmp_path / "sim.json").read_text())
+    assert prov["code_fingerprint"] == "f" * 64 and prov["fingerprint_history"][-1]["from"] == written
+    # resuming after a further code change audits, then runs the rest
+    monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "e" * 64)
+    table = fullsim.run_study(fullsim.plan([("baseline", "null", 3)]), out=out, workers=0, study=study, progress=False)
+    assert table["replicate"].nunique() == 3
+    prov = json.loads((tmp_path / "sim.json").read_text())
+    assert prov["code_fingerprint"] == "e" * 64 and len(prov["fingerprint_history"]) == 2
+    # numbers that no longer reproduce: audit names the replicate, resume refuses
+    _tamper(tmp_path)
+    monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "d" * 64)
+    with pytest.raises(fullsim.AuditError, match=r"replicate \(scenario=baseline, hypothesis=null.*does not reproduce "
+                                                 r"with the current code.*column 'estimate'.*make simulation"):
+        fullsim.audit(out, n=1)
+    with pytest.raises(RuntimeError, match="does not reproduce.*another --out"):
+        fullsim.run_study(fullsim.plan([("baseline", "null", 4)]), out=out, workers=0, study=study, progress=False)
+
+
+def test_audit_samples_by_fingerprint_and_names_only_a_changed_replicate(study, tmp_path):
+    out = tmp_path / "sim"
+    fullsim.run_study(fullsim.plan([("baseline", "null", 3)]), out=out, workers=0, study=study, progress=False)
+    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+    report = fullsim.audit(out, n=1, choose_by="build A")
+    chosen = report["replicates"][0]["replicate"]
+    _tamper(tmp_path, replicate=chosen)
+    with pytest.raises(fullsim.AuditError, match=rf"replicate=\s*{chosen}\)"):
+        fullsim.audit(out, n=1, choose_by="build A")
+    others = [r for r in range(3) if r != chosen]
+    for choose in ("x", "y", "z", "w", "v"):  # a sample missing the changed replicate passes
+        picked = fullsim._sample(sorted(fullsim._done_keys(fullsim.load_table(out))), choose, 1)[0].replicate
+        if picked in others:
+            assert fullsim.audit(out, n=1, choose_by=choose)["max_abs_difference"] == 0
+            break
+
+
+def test_vectorised_gatekeeping_decides_as_the_analysis_plan():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 0.08, size=(300, 6)) ** rng.uniform(0.5, 2, size=(300, 6))
+    fast = fullsim.gatekeeping_holm(p)
+    names = list(fullsim.CONTRASTS)
+    for row, decided in zip(p, fast):
+        effects = pd.DataFrame({"comparison": [c.split()[0].replace("-", " - ") for c in names],
+                                "month": [int(c.split()[1][:-1]) for c in names], "p": row})
+        plan = stats.gatekeeping(stats.trial_families(effects, control="CON", primary_visit=12, followup_visits=[24]))
+        expect = dict.fromkeys(names, False)
+        for hyp, rejected in zip(plan["hypothesis"], plan["rejected"]):
+            comparison, month = hyp.split(" @ month=")
+            expect[f"{comparison.replace(' - ', '-')} {month}m"] = bool(rejected)
+        assert list(decided) == [expect[n] for n in names]
+    assert not fast[:, names.index("HRT-MIT 24m")].any()  # not a confirmatory hypothesis
+
+
+def test_verdicts_need_enough_replicates_and_pages_words_follow_counts():
+    assert fullsim.verdict(0.0, 0.0, 1.0, 0.0, n=10).startswith("too few replicates")
+    table = _fake_table(n=20)
+    counts = fullsim.progress(table)
+    base = counts.set_index(["scenario", "hypothesis"]).loc[("baseline", "null")]
+    assert base["replicates"] == 20 and base["target"] == 1000 and base["status"] == "in progress"
+    assert "in progress" in fullsim.progress_sentence(counts)
+    full_counts = counts.assign(replicates=counts["target"])
+    assert fullsim.progress_sentence(full_counts).startswith("The study is complete")
+
+
+def test_fast_path_verdict_words():
+    rows = pd.DataFrame({"hypothesis": ["null"] * 3, "contrast": ["a", "b", "c"],
+                         "sd_ratio": [1.0, 1.5, 1.0], "sd_ratio_mcse": [0.01, 0.01, 0.2],
+                         "coverage_difference": [0.0, 0.0, 0.0], "coverage_difference_mcse": [0.005, 0.005, 0.05]})
+    v = fullsim.fast_path_verdict(rows)
+    assert list(v["verdict"]) == ["reproduces", "differs", "undetermined (too few replicates)"]
+    assert "does **not** reproduce" in fullsim.fast_path_sentence(v)
+    assert "reproduces the full pipeline" in fullsim.fast_path_sentence(v.iloc[[0]])
+
+
+def test_command_line_dispatches_full_and_fast(tmp_path):
+    import subprocess
+    import sys
+
+    from analysis._paths import PROJECT_ROOT
+
+    run = subprocess.run([sys.executable, "-m", "analysis.simstudy", "full", "audit", "--out", str(tmp_path / "none")],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert run.returncode != 0 and "make simulation" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "analysis.simstudy", "--help"], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "full {run,summary,audit}" in run.stdout
