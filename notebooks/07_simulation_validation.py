@@ -14,7 +14,7 @@
 # analysis: are the estimated arm effects unbiased, do the 95% confidence intervals cover the
 # truth 95% of the time, is the false-positive rate 5% when nothing happens, does the
 # pre-specified multiplicity procedure (serial gatekeeping with Holm's procedure within each
-# family, as the [analysis plan](analysis_plan.md) fixes) control the family-wise error, and how
+# family, as the {doc}`analysis plan <../book/analysis_plan>` fixes) control the family-wise error, and how
 # much power does a trial have to detect the reported effect of about 1.4 years
 # {cite:p}`gonzalezgomez2026`?
 #
