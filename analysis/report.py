@@ -208,7 +208,14 @@ def record(
 RESULT_FRAME_COLUMNS = ("key", "value", "ci_low", "ci_high", "unit", "decimals", "description")
 
 
-def record_frame(results: pd.DataFrame) -> list[Result]:
+class RecordedResults(list):
+    """The :class:`Result` records of :func:`record_frame`; like a Result, displays nothing on a page."""
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
+def record_frame(results: pd.DataFrame) -> RecordedResults:
     """Record every row of a results frame (one row per headline number) with :func:`record`.
 
     Package functions that produce several numbers for a page return such a frame, so a notebook
@@ -223,7 +230,7 @@ def record_frame(results: pd.DataFrame) -> list[Result]:
     if missing or unknown:
         raise ValueError(f"results frame: missing columns {missing}, unknown columns {unknown}; "
                          f"allowed {list(RESULT_FRAME_COLUMNS)}")
-    out = []
+    out = RecordedResults()
     for row in results.to_dict("records"):
         low, high = row.get("ci_low", np.nan), row.get("ci_high", np.nan)
         ci = None if low is None or high is None or pd.isna(low) or pd.isna(high) else (float(low), float(high))

@@ -782,6 +782,10 @@ def trial_age_range(design, ages=None) -> tuple[float, float]:
     return float(np.min(ages)), float(np.max(ages))
 
 
+#: Fewest held-out reference people in the trial's age range for the accuracy there to be estimated.
+MIN_RANGE_N = 10
+
+
 def range_accuracy(table: pd.DataFrame, age_range: tuple[float, float], *, gap: str = "gap_beheshti",
                    n_boot: int = 2000, random_state: int = 0) -> dict:
     """Accuracy of held-out predictions within an age range, with bootstrap CIs over people.
@@ -791,8 +795,8 @@ def range_accuracy(table: pd.DataFrame, age_range: tuple[float, float], *, gap: 
     """
     low, high = age_range
     rows = table[(table["age"] >= low) & (table["age"] <= high)]
-    if len(rows) < 10:
-        raise ValueError(f"only {len(rows)} held-out people aged {low:g}-{high:g}; need at least 10")
+    if len(rows) < MIN_RANGE_N:
+        raise ValueError(f"only {len(rows)} held-out people aged {low:g}-{high:g}; need at least {MIN_RANGE_N}")
     predicted, age, gaps = (rows[c].to_numpy(float) for c in ("predicted_age", "age", gap))
     mae = stats_bootstrap_ci((predicted, age), lambda p, a: float(np.mean(np.abs(p - a))), n_boot=n_boot,
                              random_state=random_state)
@@ -850,20 +854,25 @@ def resolution_study(study: HoldoutStudy, brain_age: pd.DataFrame, trial, refere
       range (:func:`session_retest`);
     * MAE and gap-age correlation of held-out reference people in the trial's age range
       (:func:`trial_age_range`, :func:`range_accuracy`).
+
+    A reference cohort with fewer than :data:`MIN_RANGE_N` held-out people in the trial's age
+    range gives ``accuracy`` (and ``session``) None and ``n_in_range`` says how many there were.
     """
     design = trial.design
     age_range = trial_age_range(design, brain_age["age"])
-    accuracy = range_accuracy(study.held_out, age_range, random_state=random_state)
+    held = study.held_out
+    in_range = (held["age"] >= age_range[0]) & (held["age"] <= age_range[1])
+    n_in_range = int(in_range.sum())
+    enough = n_in_range >= MIN_RANGE_N
+    accuracy = range_accuracy(held, age_range, random_state=random_state) if enough else None
     control = control_retest(brain_age, design, participants=trial.participants)
     session = None
-    if getattr(reference, "source", None) == "synthetic" and hasattr(reference, "_model"):
-        held = study.held_out
-        in_range = (held["age"] >= age_range[0]) & (held["age"] <= age_range[1])
+    if enough and getattr(reference, "source", None) == "synthetic" and hasattr(reference, "_model"):
         rows = held.index[in_range].to_numpy()
         ids = reference.participants["participant_id"].to_numpy()[rows]
         session = session_retest(study.clock, reference, ids, first=study.covariances[rows])
-    return {"age_range": age_range, "accuracy": accuracy, "control": control, "session": session,
-            "design": design}
+    return {"age_range": age_range, "accuracy": accuracy, "n_in_range": n_in_range, "control": control,
+            "session": session, "design": design}
 
 
 def resolution_results(resolution: dict) -> pd.DataFrame:
@@ -877,12 +886,37 @@ def resolution_results(resolution: dict) -> pd.DataFrame:
          f"{design.primary_visit} (n={control['n']})."),
         ("clock.smallest_detectable_change", control["sdc"], None, "y", 1,
          "Smallest detectable change of one person's gap, 1.96 x sqrt(2) x SEM, SEM = SD x sqrt(1 - ICC)."),
-        ("clock.trial_range_mae", acc["mae"], acc["mae_ci"], "y", 1,
-         f"Held-out MAE of the clock for reference people aged {ages} (n={acc['n']})."),
-        ("clock.trial_range_gap_age_r", acc["gap_age_r"], acc["gap_age_r_ci"], "", 2,
-         f"Correlation of the corrected gap with age, held-out reference people aged {ages}."),
     ]
+    if acc is not None:
+        rows += [
+            ("clock.trial_range_mae", acc["mae"], acc["mae_ci"], "y", 1,
+             f"Held-out MAE of the clock for reference people aged {ages} (n={acc['n']})."),
+            ("clock.trial_range_gap_age_r", acc["gap_age_r"], acc["gap_age_r_ci"], "", 2,
+             f"Correlation of the corrected gap with age, held-out reference people aged {ages}."),
+        ]
     return _results_frame(rows)
+
+
+def range_accuracy_sentence(resolution: dict) -> str:
+    """The clock's accuracy in the trial's age range in words, or why it could not be estimated."""
+    acc, ages = resolution["accuracy"], _range_text(*resolution["age_range"])
+    if acc is None:
+        return (f"Only {resolution['n_in_range']} held-out reference people are aged {ages} years, the "
+                f"trial's age range (at least {MIN_RANGE_N} are needed), so the clock's accuracy there is not "
+                "estimated; a correction fitted over the reference's whole age range need not remove the age "
+                "dependence inside the trial's narrow range, one reason the arm comparisons keep age as a "
+                "covariate")
+    (mae_low, mae_high), (r_low, r_high) = acc["mae_ci"], acc["gap_age_r_ci"]
+
+    def num(value, decimals):  # a true minus sign, as the glued numbers have
+        return f"{value:.{decimals}f}".replace("-", "\u2212")
+
+    return (f"In the trial's age range ({ages} years) the held-out MAE is {num(acc['mae'], 1)} y "
+            f"(95% CI {num(mae_low, 1)} to {num(mae_high, 1)}, n = {acc['n']}), and the corrected gap correlates "
+            f"with age at r = {num(acc['gap_age_r'], 2)} (95% CI {num(r_low, 2)} to {num(r_high, 2)}) there: a "
+            "correction "
+            "fitted over the whole adult range need not remove the age dependence inside a narrow range, "
+            "which is one more reason the arm comparisons keep age as a covariate")
 
 
 def resolution_table(resolution: dict) -> pd.DataFrame:

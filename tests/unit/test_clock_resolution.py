@@ -17,6 +17,8 @@ from analysis.clock import (
     icc,
     learning_curve,
     range_accuracy,
+    range_accuracy_sentence,
+    resolution_results,
     retest_reliability,
     second_session,
     segregation_conclusion,
@@ -95,6 +97,20 @@ def test_range_accuracy_known_answer(rng):
     assert abs(result["gap_age_r"]) < 0.15
     with pytest.raises(ValueError, match="held-out people"):
         range_accuracy(table, (200, 210))
+
+
+def test_too_few_people_in_the_trial_range_is_said_not_raised():
+    """A small reference: the two range numbers are not recorded and the sentence says why."""
+    control = {"icc": 0.8, "ci_low": 0.7, "ci_high": 0.9, "n": 40, "sdc": 4.0}
+    design = TrialDesign((Arm("EX"), Arm("CTRL")), "CTRL", (0, 6, 12), 6)
+    small = {"age_range": (62.0, 71.0), "accuracy": None, "n_in_range": 3, "control": control, "design": design}
+    assert list(resolution_results(small)["key"]) == ["clock.gap_icc", "clock.smallest_detectable_change"]
+    assert range_accuracy_sentence(small).startswith("Only 3 held-out reference people are aged 62\u201371")
+    accuracy = {"n": 50, "mae": 5.46, "mae_ci": (5.0, 6.0), "gap_age_r": -0.017, "gap_age_r_ci": (-0.3, 0.25)}
+    full = {**small, "accuracy": accuracy, "n_in_range": 50}
+    assert list(resolution_results(full)["key"])[2:] == ["clock.trial_range_mae", "clock.trial_range_gap_age_r"]
+    assert "MAE is 5.5 y (95% CI 5.0 to 6.0, n = 50)" in range_accuracy_sentence(full)
+    assert "r = \u22120.02 (95% CI \u22120.30 to 0.25)" in range_accuracy_sentence(full)
 
 
 def test_second_session_same_brain_new_noise():

@@ -118,3 +118,12 @@ def test_record_frame_records_each_row_with_its_interval(monkeypatch):
     assert glued["a.two"] == "3" and glued["a.one"] == "1.0"
     with pytest.raises(ValueError, match="unknown columns \\['p'\\]"):
         report.record_frame(frame.assign(p=0.1))
+
+
+def test_recorded_frame_displays_nothing_on_a_page(monkeypatch):
+    """A cell ending in record_frame(...) must not print Result(...) reprs on the page."""
+    from analysis import report
+
+    monkeypatch.setattr(report, "_glue_text", lambda *a, **k: None)
+    out = report.record_frame(pd.DataFrame({"key": ["a.one"], "value": [1.0]}))
+    assert out._ipython_display_() is None and len(out) == 1
