@@ -2,6 +2,9 @@
 
 * ``{software-environment}`` renders the Python version, key package versions, the git commit
   and the build date, read at build time (the page is re-read on every build).
+* ``{notebook-timings}`` renders each notebook page's execution time (myst-nb's execution
+  statistics: the time of the execution whose outputs the page shows, also when they come from
+  the execution cache) and their total.
 * ``{data-provenance}`` renders the open-data registry of :mod:`analysis.open_data` and the data
   source of the trial pages.
 * After the build, MathJax is copied from ``node_modules`` into ``_build/html/vendor/mathjax`` (no
@@ -128,6 +131,50 @@ class SoftwareEnvironment(SphinxDirective):
                 pkgs.append([name, "not installed"])
         return [table_node(["What", "Value"], rows, [30, 70]),
                 table_node(["Package", "Version"], pkgs, [50, 50])]
+
+
+class notebook_timings(nodes.General, nodes.Element):
+    """Placeholder for the execution-time table; filled once every page has been executed."""
+
+
+class NotebookTimings(SphinxDirective):
+    """Each notebook page's execution time and the total, from myst-nb's execution statistics."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        return [notebook_timings()]
+
+
+def timings_rows(doc_data) -> tuple[list[list[object]], float]:
+    """Rows (page, how its outputs were obtained, seconds, status) and the total seconds."""
+    rows, total = [], 0.0
+    for docname in sorted(doc_data):
+        data = doc_data[docname].get("exec_data")
+        if not data:
+            continue
+        runtime = data.get("runtime")
+        total += runtime or 0.0
+        when = _dt.datetime.fromtimestamp(data["mtime"], _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") \
+            if data.get("mtime") else "\u2014"
+        rows.append([docname, when, "\u2014" if runtime is None else f"{runtime:.1f}",
+                     "ok" if data.get("succeeded") else f"failed ({data.get('error') or 'error'})"])
+    return rows, total
+
+
+class ResolveNotebookTimings(SphinxPostTransform):
+    """Replace each ``notebook_timings`` placeholder by the table of execution times."""
+
+    default_priority = 8
+
+    def run(self, **kwargs) -> None:
+        from myst_nb.sphinx_ import NbMetadataCollector
+
+        for node in list(self.document.findall(notebook_timings)):
+            rows, total = timings_rows(NbMetadataCollector.get_doc_data(self.env))
+            rows.append([nodes.strong(text="Total"), "", f"{total:.1f}", f"{total / 60:.1f} min"])
+            table = table_node(["Page", "Executed (UTC)", "Execution time (s)", "Status"], rows, [40, 25, 15, 20])
+            node.replace_self(table)
 
 
 class DataProvenance(SphinxDirective):
@@ -400,6 +447,9 @@ def _build_finished(app, exception) -> None:
 def setup(app):
     app.add_directive("software-environment", SoftwareEnvironment)
     app.add_directive("data-provenance", DataProvenance)
+    app.add_node(notebook_timings)
+    app.add_directive("notebook-timings", NotebookTimings)
+    app.add_post_transform(ResolveNotebookTimings)
     app.add_node(glued_image)
     app.add_directive("glued-figure", GluedFigure)
     app.add_post_transform(ResolveGluedImages)

@@ -6,6 +6,8 @@ import json
 import re
 from urllib.parse import urlparse
 
+import pytest
+
 from analysis import report
 from analysis._paths import PROJECT_ROOT
 
@@ -14,9 +16,15 @@ from .conftest import BUILD, html_pages
 EXPECTED = PROJECT_ROOT / "tests" / "expected" / "results.json"
 
 
+#: ipykernel's notice when a kernel starts on a TCP port (every executed notebook prints it once);
+#: a remark about the local kernel transport, not a problem of the book.
+KERNEL_TRANSPORT_NOTICE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption")
+
+
 def _problems(log: str) -> list[str]:
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in log.splitlines()]
-    return [line for line in lines if re.search(r"WARNING|ERROR|Traceback|Exception", line)]
+    return [line for line in lines
+            if re.search(r"WARNING|ERROR|Traceback|Exception", line) and not KERNEL_TRANSPORT_NOTICE.match(line)]
 
 
 def test_book_builds_without_warnings(book_build):
@@ -94,3 +102,20 @@ def test_no_page_shows_a_raw_result_record(book_build):
     """Registered results reach the prose through glue; a bare repr on a page is a leak of plumbing."""
     offenders = [str(p.relative_to(BUILD)) for p in html_pages() if "Result(key=" in p.read_text(encoding="utf-8")]
     assert not offenders, f"pages showing a raw Result(...) repr: {offenders}"
+
+
+def test_software_page_shows_every_notebooks_execution_time_and_the_total(book_build):
+    """The cost of the build on the page: one row per notebook page, seconds that add up to the total."""
+    from tools.bookbuild import toc_notebooks
+
+    html = (BUILD / "html" / "book" / "software.html").read_text(encoding="utf-8")
+    start = html.index('id="what-the-build-cost"')
+    section = html[start:html.index("</table>", start)]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", section, flags=re.S)
+    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, flags=re.S)]
+             for r in rows]
+    pages = {c[0]: float(c[2]) for c in cells[1:] if c and c[0] != "Total"}
+    expected = {f"notebooks/{p.stem}" for p in toc_notebooks()}
+    assert set(pages) == expected, f"timing rows {sorted(pages)} != notebook pages {sorted(expected)}"
+    total = next(float(c[2]) for c in cells if c and c[0] == "Total")
+    assert total == pytest.approx(sum(pages.values()), abs=0.1 * len(pages)) and total > 0
