@@ -36,6 +36,7 @@ from analysis.connectome import (
     unvectorize,
 )
 from analysis.stats import bootstrap_ci as stats_bootstrap_ci
+from analysis.stats import icc as stats_icc
 from analysis.trial import reference_from_env, simulate_reference
 from analysis.trial.reference import atlas_digest, cohort_summary
 from analysis.trial.simulator import KIND_REFERENCE
@@ -649,69 +650,6 @@ def calibration_sentence(metrics: dict, *, target_r: tuple[float, float] = (0.7,
 # --------------------------------------------------------------------------------------
 # What the clock can resolve in the trial: reliability and accuracy in the trial's age range
 # --------------------------------------------------------------------------------------
-def icc(ratings, *, confidence: float = 0.95) -> pd.DataFrame:
-    """Intraclass correlations of Shrout & Fleiss (1979) with F-test CIs (McGraw & Wong 1996).
-
-    Parameters
-    ----------
-    ratings : array-like of shape (n_targets, k)
-        One row per target (person), one column per rater or session; no missing values.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by ``ICC1`` (one-way random), ``ICC2`` (two-way random, absolute agreement),
-        ``ICC3`` (two-way mixed, consistency) and their averages of ``k`` ratings ``ICC1k``,
-        ``ICC2k``, ``ICC3k``; columns ``icc, ci_low, ci_high, F, df1, df2, p``.
-    """
-    x = np.asarray(ratings, dtype=float)
-    if x.ndim != 2 or x.shape[0] < 3 or x.shape[1] < 2:
-        raise ValueError(f"ratings must be (n_targets >= 3, k >= 2); got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("ratings contain NaN or infinite values")
-    n, k = x.shape
-    grand = x.mean()
-    ss_rows = k * np.sum((x.mean(axis=1) - grand) ** 2)
-    ss_cols = n * np.sum((x.mean(axis=0) - grand) ** 2)
-    ss_total = np.sum((x - grand) ** 2)
-    ss_error = ss_total - ss_rows - ss_cols
-    msr, msc = ss_rows / (n - 1), ss_cols / (k - 1)
-    mse = ss_error / ((n - 1) * (k - 1))
-    msw = (ss_cols + ss_error) / (n * (k - 1))
-    alpha = 1 - confidence
-    q = 1 - alpha / 2
-    rows = {}
-    # ICC(1): one-way
-    f1 = msr / msw
-    df1, df2 = n - 1, n * (k - 1)
-    fl, fu = f1 / stats.f.ppf(q, df1, df2), f1 * stats.f.ppf(q, df2, df1)
-    rows["ICC1"] = ((msr - msw) / (msr + (k - 1) * msw), (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1),
-                    f1, df1, df2)
-    rows["ICC1k"] = ((msr - msw) / msr, 1 - 1 / fl, 1 - 1 / fu, f1, df1, df2)
-    # ICC(3): two-way mixed, consistency
-    f3 = msr / mse
-    df2e = (n - 1) * (k - 1)
-    fl, fu = f3 / stats.f.ppf(q, n - 1, df2e), f3 * stats.f.ppf(q, df2e, n - 1)
-    rows["ICC3"] = ((msr - mse) / (msr + (k - 1) * mse), (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1),
-                    f3, n - 1, df2e)
-    rows["ICC3k"] = ((msr - mse) / msr, 1 - 1 / fl, 1 - 1 / fu, f3, n - 1, df2e)
-    # ICC(2): two-way random, absolute agreement; CI by Satterthwaite's df (McGraw & Wong 1996)
-    icc2 = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
-    a = k * icc2 / (n * (1 - icc2))
-    b = 1 + k * icc2 * (n - 1) / (n * (1 - icc2))
-    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
-    f_star, f_star2 = stats.f.ppf(q, n - 1, v), stats.f.ppf(q, v, n - 1)
-    low2 = n * (msr - f_star * mse) / (f_star * (k * msc + (k * n - k - n) * mse) + n * msr)
-    high2 = n * (f_star2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_star2 * msr)
-    rows["ICC2"] = (icc2, low2, high2, f3, n - 1, df2e)
-    low2k, high2k = low2 * k / (1 + low2 * (k - 1)), high2 * k / (1 + high2 * (k - 1))
-    rows["ICC2k"] = ((msr - mse) / (msr + (msc - mse) / n), low2k, high2k, f3, n - 1, df2e)
-    order = ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=["icc", "ci_low", "ci_high", "F", "df1", "df2"])
-    out["p"] = stats.f.sf(out["F"], out["df1"], out["df2"])
-    return out.loc[order]
-
-
 def retest_reliability(first, second, *, confidence: float = 0.95) -> dict:
     """Test-retest reliability of one measure taken twice on the same people.
 
@@ -726,10 +664,16 @@ def retest_reliability(first, second, *, confidence: float = 0.95) -> dict:
     first, second = np.asarray(first, float), np.asarray(second, float)
     if first.shape != second.shape or first.ndim != 1:
         raise ValueError(f"first and second must be 1-D of equal length; got {first.shape}, {second.shape}")
-    table = icc(np.column_stack([first, second]), confidence=confidence).loc["ICC2"]
+    if not (np.all(np.isfinite(first)) and np.all(np.isfinite(second))):
+        raise ValueError("first and second contain NaN or infinite values")
+    if len(first) < 3:
+        raise ValueError(f"test-retest needs at least 3 people; got {len(first)}")
+    long = pd.DataFrame({"person": np.tile(np.arange(len(first)), 2), "session": np.repeat([0, 1], len(first)),
+                         "value": np.concatenate([first, second])})
+    table = stats_icc(long, "person", "session", "value", confidence=confidence).loc["ICC2"]
     sd = float(np.std(np.concatenate([first, second]), ddof=1))
-    sem = sd * np.sqrt(max(0.0, 1 - table["icc"]))
-    return {"n": len(first), "icc": float(table["icc"]), "ci_low": float(table["ci_low"]),
+    sem = sd * np.sqrt(max(0.0, 1 - table["estimate"]))
+    return {"n": len(first), "icc": float(table["estimate"]), "ci_low": float(table["ci_low"]),
             "ci_high": float(table["ci_high"]), "sd": sd, "sem": float(sem),
             "sdc": float(stats.norm.ppf(0.975) * np.sqrt(2) * sem)}
 

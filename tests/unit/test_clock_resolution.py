@@ -14,7 +14,6 @@ from analysis.clock import (
     default_train_sizes,
     holdout_results,
     holdout_study,
-    icc,
     learning_curve,
     range_accuracy,
     range_accuracy_sentence,
@@ -31,28 +30,14 @@ from analysis.trial import LISA, TrialDesign
 from analysis.trial.design import Arm
 from tests.unit._small_reference import small_reference
 
-#: Shrout & Fleiss (1979), Table 1: four judges rate six targets.
-SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
-
-
-def test_icc_reproduces_shrout_fleiss_table_2():
-    """ICC(1,1) .17, ICC(2,1) .29, ICC(3,1) .71, ICC(1,4) .44, ICC(2,4) .62, ICC(3,4) .91."""
-    table = icc(SHROUT_FLEISS)
-    published = {"ICC1": 0.17, "ICC2": 0.29, "ICC3": 0.71, "ICC1k": 0.44, "ICC2k": 0.62, "ICC3k": 0.91}
-    for form, value in published.items():
-        assert table.loc[form, "icc"] == pytest.approx(value, abs=0.005), form
-    # 95% CIs as R's psych::ICC reports them for the same data (McGraw & Wong 1996 formulas)
-    assert table.loc["ICC1", ["ci_low", "ci_high"]].tolist() == pytest.approx([-0.133, 0.723], abs=0.001)
-    assert table.loc["ICC2", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.019, 0.761], abs=0.001)
-    assert table.loc["ICC3", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.342, 0.946], abs=0.001)
-    assert table.loc["ICC3", "F"] == pytest.approx(11.03, abs=0.01)
-
-
-def test_icc_errors():
-    with pytest.raises(ValueError, match="n_targets"):
-        icc(np.ones((2, 2)))
+def test_retest_reliability_rejects_bad_input():
+    """The ICC itself is analysis.stats.icc (tested against Shrout & Fleiss 1979 in test_stats_plan)."""
+    with pytest.raises(ValueError, match="at least 3 people"):
+        retest_reliability([1.0, 2.0], [1.5, 2.5])
     with pytest.raises(ValueError, match="NaN"):
-        icc(np.array([[1.0, np.nan], [2, 3], [4, 5]]))
+        retest_reliability([1.0, np.nan, 3.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="equal length"):
+        retest_reliability([1.0, 2.0, 3.0], [1.0, 2.0])
 
 
 def test_retest_reliability_recovers_a_known_reliability(rng):
