@@ -19,6 +19,10 @@ export MPLBACKEND := Agg
 export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
+# Machines that set PYTHONDONTWRITEBYTECODE make every kernel and test process compile every
+# imported module from source again: measured 10.8 s vs 3.2 s to import the notebooks' stack
+# with cached bytecode, i.e. about 7 s per notebook and per test process. Let Python cache it.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help browser setup book book-only test test-unit test-notebooks bench simulation expected notebook clean distclean
 
@@ -49,7 +53,7 @@ setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install e
 book: setup book-only  ## set up, then build the site into _build/html
 
 book-only:
-	$(PY) -m tools.bookbuild prepare
+	$(PY) -m tools.bookbuild execute-all  # every uncached notebook, one per core, into the build's cache
 	$(JB) build . -W -n --keep-going
 	@echo "Site: _build/html/index.html   Results: _build/results.json"
 
@@ -60,7 +64,7 @@ notebook: setup  ## execute one notebook alone: make notebook NB=notebooks/01_co
 
 # --- checks ---------------------------------------------------------------------------------
 test: setup browser  ## set up, then run every check (unit, notebooks, book build, results, site)
-	$(PY) -m tools.bookbuild prepare
+	$(PY) -m tools.bookbuild execute-all
 	$(PY) -m pytest tests/unit tests/notebooks tests/book
 
 test-unit: setup  ## unit tests of the package only

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 #: Root of the project checkout (the folder holding ``_config.yml``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +31,35 @@ def cache_dir(name: str) -> Path:
     path = data_dir() / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def cache_lock(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock of the cache entry ``path`` while computing it.
+
+    Notebooks of one build run in parallel processes and ask for the same expensive products
+    (the reference cohort's covariances, the fitted clock): whoever comes second waits here and
+    then finds the entry written, so it is computed once. Use as::
+
+        with cache_lock(path):
+            if not path.exists():
+                ... compute, write atomically ...
+
+    The lock is an ``flock`` on ``<path>.lock`` (released when the process ends, however it
+    ends); where ``fcntl`` does not exist (Windows) it is a no-op and both compute.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_dir() -> Path:

@@ -37,7 +37,7 @@ from sklearn.cluster import SpectralClustering
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils.validation import check_is_fitted
 
-from analysis._paths import TRIAL_DATA_MODULES, cache_dir, code_digest
+from analysis._paths import TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest
 from analysis._threads import n_jobs, parallel_map, single_threaded_blas
 
 __all__ = [
@@ -260,11 +260,12 @@ def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standar
     key = hashlib.sha256(f"{identity}|standardize={standardize}|{code_digest(COVARIANCE_CODE)}"
                          .encode()).hexdigest()[:32]
     path = cache_dir("covariances") / f"{key}.npy"
-    if not path.exists():
-        stack = shrunk_covariances((s for s in timeseries), standardize=standardize)  # unnamed
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, stack.covariances)
-        os.replace(tmp, path)
+    with cache_lock(path):
+        if not path.exists():
+            stack = shrunk_covariances((s for s in timeseries), standardize=standardize)  # unnamed
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, stack.covariances)
+            os.replace(tmp, path)
     return CovarianceStack(np.load(path, mmap_mode="r"), standardized=standardize)
 
 

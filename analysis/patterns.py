@@ -32,7 +32,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analysis._paths import cache_dir, code_digest
+from analysis._paths import cache_dir, cache_lock, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
@@ -157,13 +157,14 @@ def _cached_array(identity: str, compute) -> np.ndarray:
     """
     key = hashlib.sha256(f"{identity}|{code_digest(COVARIANCE_CODE)}".encode()).hexdigest()[:32]
     path = cache_dir("features") / f"{key}.npy"
-    if path.exists():
-        return np.load(path)
-    array = compute()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-    return array
+    with cache_lock(path):
+        if path.exists():
+            return np.load(path)
+        array = compute()
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, array)
+        os.replace(tmp, path)
+        return array
 
 
 def clock_pattern(features: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, object]:
@@ -293,13 +294,15 @@ def network_clock_scores(
         key = hashlib.sha256(f"network-clocks|{digest.hexdigest()}|{list(scopes)}|{n_splits}|{random_state}|"
                              f"{code_digest(NETWORK_CLOCK_CODE)}".encode()).hexdigest()[:32]
         path = cache_dir("studies") / f"{key}.pkl"
-        if path.exists():
-            return pd.read_pickle(path)
-        table = network_clock_scores(X, age, networks, scopes=scopes, n_splits=n_splits, random_state=random_state)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pkl")
-        table.to_pickle(tmp)
-        os.replace(tmp, path)
-        return table
+        with cache_lock(path):
+            if path.exists():
+                return pd.read_pickle(path)
+            table = network_clock_scores(X, age, networks, scopes=scopes, n_splits=n_splits,
+                                         random_state=random_state)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pkl")
+            table.to_pickle(tmp)
+            os.replace(tmp, path)
+            return table
     if X.ndim != 2 or len(age) != X.shape[0]:
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")
     folds = KFold(n_splits, shuffle=True, random_state=random_state)

@@ -191,7 +191,8 @@ def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
     )
     if result.err is not None:
         raise NotebookExecutionError(
-            f"{path.relative_to(PROJECT_ROOT)} failed: {type(result.err).__name__}\n"
+            f"{path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path} failed: "
+            f"{type(result.err).__name__}\n"
             f"{result.exc_string}"
         )
     if cache:
@@ -204,6 +205,91 @@ def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
     return nb
 
 
+#: Where the execution seconds of the last runs are kept (survives :func:`prepare`): the
+#: order of :func:`execute_all` puts the longest notebooks first.
+TIMES_FILE = PROJECT_ROOT / "_build" / ".notebook-seconds.json"
+#: Seconds per notebook when no run was recorded here yet (a cold build on a 2-core machine):
+#: only an ordering hint, never a result.
+TYPICAL_SECONDS = {"07_simulation_validation": 70, "02_clock_validation": 60, "03_arm_comparisons": 45,
+                   "06_connectivity": 20}
+
+
+def _execution_order(paths: list[Path]) -> list[Path]:
+    """Longest first (last recorded times, else :data:`TYPICAL_SECONDS`), then book order."""
+    try:
+        recorded = json.loads(TIMES_FILE.read_text())
+    except (OSError, json.JSONDecodeError):
+        recorded = {}
+    seconds = {**TYPICAL_SECONDS, **recorded}
+    return sorted(paths, key=lambda p: -float(seconds.get(p.stem, 0.0)))
+
+
+def _execute_in_child(path: str, timeout: int):
+    """Worker process of :func:`execute_all`: execute, do not touch the cache (the parent does)."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        nb = execute_notebook(Path(path), cache=False, timeout=timeout)
+    except NotebookExecutionError as err:
+        return path, None, str(err), time.perf_counter() - start
+    return path, nb, None, time.perf_counter() - start
+
+
+def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int = EXECUTION_TIMEOUT,
+                verbose: bool = True) -> dict[str, str]:
+    """Execute every notebook without a cached execution, ``jobs`` at a time; cache the results.
+
+    The book build (myst-nb) executes notebooks one after the other; running them beforehand
+    in ``jobs`` processes (each notebook in its own kernel, as myst-nb would) uses every core,
+    and the build then finds all of them in the cache. Notebooks needing the same expensive
+    product (the reference covariances, the fitted clock) do not compute it twice: the package's
+    disk caches are locked per entry (:func:`analysis._paths.cache_lock`). Each kernel runs BLAS
+    with one thread and at most ``BRAINCLOCK_N_JOBS`` workers of its own.
+
+    Returns
+    -------
+    dict
+        Failed notebook -> error message. A failure is reported, not raised: the book build that
+        follows executes the notebook again and fails with myst-nb's report, and
+        ``tests/notebooks`` names the failing cell.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    todo = [p.resolve() for p in (paths if paths is not None else toc_notebooks()) if cached_execution(p) is None]
+    failures: dict[str, str] = {}
+    if not todo:
+        return failures
+    try:
+        times = json.loads(TIMES_FILE.read_text())
+    except (OSError, json.JSONDecodeError):
+        times = {}
+    store = get_cache(str(CACHE_DIR))
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited state
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=context) as pool:
+        futures = [pool.submit(_execute_in_child, str(p), timeout) for p in _execution_order(todo)]
+        for future in as_completed(futures):
+            path, nb, error, seconds = future.result()
+            name = Path(path).stem
+            times[name] = round(seconds, 1)
+            if error is not None:
+                failures[name] = error
+                if verbose:
+                    print(f"FAILED {name} after {seconds:.0f} s (the book build will report it)", flush=True)
+                continue
+            store.cache_notebook_bundle(CacheBundleIn(nb, path, data={"execution_seconds": seconds}),
+                                        check_validity=False, overwrite=True)
+            if verbose:
+                print(f"executed {name} in {seconds:.0f} s", flush=True)
+    TIMES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    TIMES_FILE.write_text(json.dumps(times, indent=2, sort_keys=True))
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bookbuild", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,9 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebook", type=Path)
     run.add_argument("--out", type=Path, help="also write the executed notebook here (.ipynb)")
     sub.add_parser("list", help="list the notebooks of the table of contents")
+    every = sub.add_parser("execute-all", help="execute every notebook not in the cache, in parallel")
+    every.add_argument("--jobs", type=int, default=None,
+                       help="notebooks at a time (default: BRAINCLOCK_N_JOBS, else the usable CPUs, at most 2)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare()
+    elif args.command == "execute-all":
+        from analysis._threads import n_jobs
+
+        prepare()
+        execute_all(args.jobs or n_jobs())
     elif args.command == "list":
         for nb in toc_notebooks():
             print(nb.relative_to(PROJECT_ROOT))

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, cache_dir, code_digest, env_path
+from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest, env_path
 from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
 from analysis.clock.estimator import BrainAgeClock
 from analysis.clock.models import MODELS
@@ -501,15 +501,22 @@ def apply_clock(
     folder = cache_dir("brain_age")
     key = _cache_key(trial, None, seed, params, clock_identity=f"{source.kind}:{source.identity}")
     paths = {"table": folder / f"{key}.pkl", "clock": folder / f"{key}.clock.skops", "info": folder / f"{key}.json"}
-    if use_cache and all(p.exists() for p in paths.values()):
-        info = json.loads(paths["info"].read_text(encoding="utf-8"))
-        fitted = clock_from_bytes(paths["clock"].read_bytes(), paths["clock"])
-        return _result(pd.read_pickle(paths["table"]), fitted, info)
+    if not use_cache:
+        return _computed(trial, source, connectivity, model, bias_correction, seed, paths, write=False)
+    with cache_lock(paths["table"]):  # a parallel notebook asking for the same clock waits, then reads
+        if all(p.exists() for p in paths.values()):
+            info = json.loads(paths["info"].read_text(encoding="utf-8"))
+            fitted = clock_from_bytes(paths["clock"].read_bytes(), paths["clock"])
+            return _result(pd.read_pickle(paths["table"]), fitted, info)
+        return _computed(trial, source, connectivity, model, bias_correction, seed, paths, write=True)
+
+
+def _computed(trial, source, connectivity, model, bias_correction, seed, paths, *, write: bool) -> TrialBrainAge:
     table, fitted = _compute(trial, source, connectivity, model, bias_correction, seed)
     training = dict(source.training) if source.training else _synthetic_training(fitted)
     info = {"clock_kind": source.kind, "training": training, "clock_file": source.file,
             "default_reference": source.kind == "synthetic" and source.reference is None}
-    if use_cache:
+    if write:
         _write_atomic(clock_to_bytes(fitted), paths["clock"])
         _write_atomic(json.dumps(info, indent=2, default=_jsonable).encode("utf-8"), paths["info"])
         _write_atomic(_pickled(table), paths["table"])  # last: its presence completes the entry

@@ -91,3 +91,30 @@ def test_an_unchanged_notebook_is_not_executed_twice_and_a_changed_one_is(monkey
     source.write_text("# %%\nx = 6 * 8\nprint(x)\n")  # a changed notebook always runs again
     changed = _bookbuild.execute_notebook(source, reuse=True)
     assert calls == [1] and changed.cells[0].outputs[0]["text"].strip() == "48"
+
+
+def test_execute_all_runs_uncached_notebooks_in_parallel_caches_them_and_reports_failures(monkeypatch, tmp_path):
+    monkeypatch.setattr(_bookbuild, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(_bookbuild, "TIMES_FILE", tmp_path / "seconds.json")
+    good, bad, cached = tmp_path / "good.py", tmp_path / "bad.py", tmp_path / "cached.py"
+    good.write_text("# %%\nprint(6 * 7)\n")
+    bad.write_text("# %%\nraise RuntimeError('broken cell')\n")
+    cached.write_text("# %%\nprint('once')\n")
+    _bookbuild.execute_notebook(cached)  # already in the cache: not executed again
+    failures = _bookbuild.execute_all(2, [good, bad, cached], verbose=False)
+    assert list(failures) == ["bad"] and "broken cell" in failures["bad"] and str(bad) in failures["bad"]
+    hit = _bookbuild.cached_execution(good)
+    assert hit is not None and hit.cells[0].outputs[0]["text"].strip() == "42"
+    assert _bookbuild.cached_execution(bad) is None
+    import json
+
+    assert set(json.loads((tmp_path / "seconds.json").read_text())) == {"good", "bad"}
+    assert _bookbuild.execute_all(2, [good, cached], verbose=False) == {}  # everything cached: nothing runs
+
+
+def test_execution_order_puts_the_longest_notebooks_first(monkeypatch, tmp_path):
+    monkeypatch.setattr(_bookbuild, "TIMES_FILE", tmp_path / "seconds.json")
+    (tmp_path / "seconds.json").write_text('{"a": 1.0, "b": 30.0}')
+    paths = [tmp_path / f"{name}.py" for name in ("a", "b", "c", "02_clock_validation")]
+    order = [p.stem for p in _bookbuild._execution_order(paths)]
+    assert order == ["02_clock_validation", "b", "a", "c"]

@@ -14,7 +14,7 @@ from sklearn.svm import SVR
 from analysis import connectome
 from analysis._threads import N_JOBS_ENV, parallel_map
 from analysis.clock import BrainAgeClock, evaluate_clock
-from analysis.clock.models import rbf_scale_kernel
+from analysis.clock.models import ScaleRBFSVR, rbf_scale_kernel
 from analysis.connectome import ConnectivityFeatures, CovarianceStack, shrunk_covariances
 
 
@@ -73,6 +73,28 @@ def test_rbf_scale_kernel_svr_matches_sklearn_rbf(rng):
         np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-8)
 
 
+def test_scale_rbf_svr_is_the_grid_searched_rbf_svr(rng):
+    """Same chosen C as an explicit search, and then the same model as sklearn's own RBF SVR."""
+    X = StandardScaler().fit_transform(rng.standard_normal((120, 40)))
+    y = 4 * X[:, :6].sum(axis=1) + 60 + rng.standard_normal(120)
+    new = rng.standard_normal((25, 40))
+    model = ScaleRBFSVR(Cs=(0.1, 10.0, 1000.0), random_state=3).fit(X, y)
+    gamma = 1.0 / (X.shape[1] * X.var())
+    scores = {}
+    for C in (0.1, 10.0, 1000.0):
+        errors = []
+        for train, test in KFold(3, shuffle=True, random_state=3).split(X):
+            fit = SVR(kernel="rbf", gamma=gamma, epsilon=1.0, C=C).fit(X[train], y[train])
+            errors.append(np.mean(np.abs(fit.predict(X[test]) - y[test])))
+        scores[C] = np.mean(errors)
+    best = min(scores, key=scores.get)
+    assert model.search_.best_params_["C"] == best
+    expected = SVR(kernel="rbf", gamma="scale", epsilon=1.0, C=best).fit(X, y).predict(new)
+    np.testing.assert_allclose(model.predict(new), expected, rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="39 features; the SVR was fitted on 40"):
+        model.predict(new[:, :39])
+
+
 def _serial_permutation_null(clock, X, age, n_splits, n_repeats, n_permutations, random_state):
     """The old serial implementation of evaluate_clock's permutation test, verbatim in effect."""
     rng = np.random.default_rng(random_state)
@@ -99,3 +121,35 @@ def test_permutation_test_is_identical_to_the_serial_path(rng, monkeypatch, jobs
     expected = _serial_permutation_null(clock, X, age, 4, 2, 5, 3)
     assert np.array_equal(result.permutation_mae, expected)
     assert result.p_value == (1 + np.sum(expected <= result.metric("mae"))) / 6
+
+
+def _compute_once(path, log, delay):
+    """What every cached product does: compute under the entry's lock only if still missing."""
+    import time
+    from pathlib import Path
+
+    from analysis._paths import cache_lock
+
+    path, log = Path(path), Path(log)
+    with cache_lock(path):
+        if not path.exists():
+            with open(log, "a") as handle:
+                handle.write("computed\n")
+            time.sleep(delay)
+            np.save(path.with_suffix(".tmp.npy"), np.arange(5.0))
+            path.with_suffix(".tmp.npy").replace(path)
+
+
+def test_parallel_processes_asking_for_one_cache_entry_compute_it_once(tmp_path):
+    import multiprocessing
+
+    path, log = tmp_path / "entry.npy", tmp_path / "log.txt"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_compute_once, args=(str(path), str(log), 0.5)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert log.read_text().splitlines() == ["computed"]
+    np.testing.assert_array_equal(np.load(path), np.arange(5.0))
