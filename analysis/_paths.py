@@ -8,6 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+try:  # POSIX file locks for the disk caches (cache_lock)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
 #: Root of the project checkout (the folder holding ``_config.yml``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +53,7 @@ def cache_lock(path: Path) -> Iterator[None]:
     The lock is an ``flock`` on ``<path>.lock`` (released when the process ends, however it
     ends); where ``fcntl`` does not exist (Windows) it is a no-op and both compute.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    if fcntl is None:  # pragma: no cover - not POSIX
         yield
         return
     lock = Path(path).with_name(Path(path).name + ".lock")

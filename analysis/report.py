@@ -29,6 +29,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analysis._format import MINUS, format_number  # noqa: F401  (report.format_number is public)
+
 #: Key of the output metadata that carries a result record.
 RESULT_METADATA_KEY = "brainclock_result"
 
@@ -59,7 +61,7 @@ DATA_KINDS = {
 _page_data_kind: str | None = None
 
 _KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-_MINUS = "\u2212"
+_MINUS = MINUS
 
 
 @dataclass(frozen=True)
@@ -82,16 +84,6 @@ class Result:
 
         Without this, a cell ending in ``report.record(...)`` would print the record's repr.
         """
-
-
-def format_number(value: float, decimals: int = 2) -> str:
-    """Format a number for prose: fixed decimals, a true minus sign, no ``-0.00``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    text = f"{value:,.{decimals}f}"
-    if re.fullmatch(r"-0(\.0*)?", text):
-        text = text[1:]
-    return text.replace("-", _MINUS)
 
 
 def _check_key(key: str) -> None:

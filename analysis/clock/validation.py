@@ -22,6 +22,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from analysis._format import format_number
 from analysis._paths import REFERENCE_DIR_ENV, cache_dir, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.clock.estimator import BrainAgeClock, _take, clock_metrics, fit_on_features
@@ -851,9 +852,7 @@ def range_accuracy_sentence(resolution: dict) -> str:
                 "dependence inside the trial's narrow range, one reason the arm comparisons keep age as a "
                 "covariate")
     (mae_low, mae_high), (r_low, r_high) = acc["mae_ci"], acc["gap_age_r_ci"]
-
-    def num(value, decimals):  # a true minus sign, as the glued numbers have
-        return f"{value:.{decimals}f}".replace("-", "\u2212")
+    num = format_number  # a true minus sign, as the glued numbers have
 
     return (f"In the trial's age range ({ages} years) the held-out MAE is {num(acc['mae'], 1)} y "
             f"(95% CI {num(mae_low, 1)} to {num(mae_high, 1)}, n = {acc['n']}), and the corrected gap correlates "

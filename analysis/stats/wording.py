@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._format import format_number
 from analysis.stats._checks import (
     _check_frame,
     _check_prob,
@@ -72,7 +73,7 @@ def conclusion(
     if words == "neither":
         lo = f"{f(ci_low)} {unit} lower" if ci_low < 0 else f"{f(ci_low)} {unit} higher"
         hi = f"{f(ci_high)} {unit} higher" if ci_high > 0 else f"{f(ci_high)} {unit} lower"
-        signed = f"{estimate:.{decimals}f}".replace("-", "\u2212")
+        signed = format_number(estimate, decimals)
         sentence = (f"{subject} was not distinguishable between {a} and {b} (difference "
                     f"{signed} {unit}, {pct} from {lo} to {hi})")
         tail = "; this does not show that they are equivalent"
