@@ -10,7 +10,7 @@
 #
 # The synthetic trial knows its own truth: every simulated person has a latent brain age, and the
 # arm effects are parameters. So we can ask of the whole pipeline — simulate the trial, apply the
-# brain clock, fit the primary mixed model — the questions a trial statistician asks of any
+# brain clock, fit the plan's primary model — the questions a trial statistician asks of any
 # analysis: are the estimated arm effects unbiased, do the 95% confidence intervals cover the
 # truth 95% of the time, is the false-positive rate 5% when nothing happens, does the
 # pre-specified multiplicity procedure (serial gatekeeping with Holm's procedure within each
@@ -19,7 +19,7 @@
 # {cite:p}`gonzalezgomez2026`?
 #
 # Two studies answer them. The **full-pipeline study** runs the real pipeline — every time
-# series, connectivity, the trained clock, the corrections, the mixed model — on thousands of
+# series, connectivity, the trained clock, the corrections, the primary model — on thousands of
 # simulated trials, also in worlds that break the analysis's assumptions; it takes hours, so it
 # runs from the command line into a committed, audited artifact that this page reads. The **fast
 # path** replaces the time series and the clock by the clock's measurement model and runs in the
@@ -135,8 +135,10 @@ report.figure("sim-measurement", fig, alt="Scatter of the clock's predicted age 
 # scan's resting-state time series, estimates its Ledoit–Wolf covariance, projects it into the
 # tangent space at the clock's fixed reference, applies the clock (trained once on the 2,433-person
 # synthetic reference cohort; inference is conditional on that clock), corrects the bias (Beheshti,
-# Cole, none) and fits the primary mixed model and a baseline-adjusted ANCOVA to all six
-# contrasts. The truth of a contrast is its latent effect times the clock's scale factor
+# Cole, none) and fits to all six contrasts the plan's primary model (the constrained longitudinal
+# analysis with an unstructured within-person covariance and page 03's covariates, on the Beheshti
+# gap), the random-intercept mixed model on each gap (the model the fast path simulates and fits)
+# and a baseline-adjusted ANCOVA. The truth of a contrast is its latent effect times the clock's scale factor
 # (the slope of predicted on latent brain age). Replicates are seeded by their identity, so the
 # numbers do not depend on how many workers ran them or in which order.
 #
@@ -171,7 +173,8 @@ oc_full = summary_full["contrasts"].query("scenario == 'baseline' and analysis =
 report.table(oc_full.set_index(["hypothesis", "contrast"])[
     ["n", "truth", "bias", "bias_mcse", "empirical_sd", "sd_mcse", "mean_se", "rmse", "rmse_mcse", "coverage",
      "coverage_mcse", "rejection", "rejection_mcse"]], "simulation-full-operating-characteristics", decimals=3,
-    caption="Full pipeline, primary analysis (mixed model, Beheshti scale): operating characteristics per contrast, "
+    caption="Full pipeline, primary analysis (cLDA, unstructured covariance, Beheshti scale): operating "
+            "characteristics per contrast, "
             "each with its Monte Carlo SE (_mcse) and the number of replicates n. The rejection rate is the type-I "
             "error where the truth is 0 (null world; HRT-MIT at 12 months also under the published effects) and "
             "the power elsewhere.")
@@ -192,7 +195,7 @@ report.table(summary_full["multiplicity"].query("scenario == 'baseline'").set_in
 # ### Does the fast path reproduce the full pipeline?
 #
 # The fast path's sampling distribution, with the full study's clock's measurement model, beside the
-# full pipeline's: the ratio of their SDs and the difference of their coverages, with Monte Carlo
+# full pipeline's random-intercept analysis (the model the fast path simulates and fits): the ratio of their SDs and the difference of their coverages, with Monte Carlo
 # SEs, per hypothesis and contrast.
 
 # %% tags=["hide-input"]
@@ -201,7 +204,7 @@ report.glue_text("simulation.fast_path_claim", full.fast_path_sentence(fidelity)
 report.table(fidelity.set_index(["hypothesis", "contrast"])[
     ["n_full", "n_fast", "sd_ratio", "sd_ratio_mcse", "full_coverage", "fast_coverage", "coverage_difference",
      "coverage_difference_mcse", "verdict"]], "simulation-fast-vs-full-lisa", decimals=3,
-    caption="Fast path against the full pipeline at LISA's size (Beheshti scale): SD ratio (full / fast) and "
+    caption="Fast path against the full pipeline's random-intercept analysis at LISA's size (Beheshti scale): SD ratio (full / fast) and "
             "coverage difference (full - fast), each with its Monte Carlo SE; verdict words from "
             "analysis.simstudy.full.fast_path_verdict (margins 10% and 2 points, 2 MC SEs).")
 
@@ -390,7 +393,7 @@ report.table(null_summary[["n", "mean_estimate", "bias_mcse", "empirical_sd", "e
 # %% [markdown]
 # Under a null trial the HRT−CON test at 12 months rejects in
 # {glue:text}`simulation.type1_error_full` of trials; averaged over the six contrasts the rate is
-# {glue:text}`simulation.type1_error_all` (fast path; the full pipeline's:
+# {glue:text}`simulation.type1_error_all` (fast path; the full pipeline's primary analysis:
 # {glue:text}`simulation.full_type1_error`). The mixed model's Wald tests use the normal
 # distribution; the fast path draws its data from the very model it fits, so its type-I error
 # checks the arithmetic of the fit, not the pipeline. Without adjustment, at least one of a visit's

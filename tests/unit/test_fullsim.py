@@ -72,6 +72,19 @@ def test_replicate_is_keyed_by_its_identity(study):
     assert (a["truth"] == 0).all()  # null world: every truth is zero
 
 
+def test_primary_clda_finds_the_effects_the_mixed_model_finds(study):
+    """Under the alternative (effects of 3 to 5 SEs), the plan's cLDA and the random-intercept model
+    estimate the same contrasts from the same scans: both near the truth, with the cLDA's SE no larger
+    (its unstructured covariance uses the baseline scans and the visit correlations)."""
+    a = fullsim.run_replicate(fullsim.ReplicateKey("baseline", "alt", 4), study)
+    clda, mixed = (a[a["analysis"] == name].set_index("contrast") for name in ("clda_beheshti", "mixed_beheshti"))
+    assert fullsim.PRIMARY_ANALYSIS == "clda_beheshti" and np.isinf(clda["df"]).all()
+    for fit in (clda, mixed):
+        assert (np.abs(fit["estimate"] - fit["truth"]) < 3.5 * fit["se"]).all(), fit
+    assert (np.abs(clda["estimate"] - mixed["estimate"]) < 2 * mixed["se"]).all()
+    assert (clda["se"] <= 1.05 * mixed["se"]).all()
+
+
 def test_truth_is_latent_effect_times_clock_scale(study):
     frame = fullsim.run_replicate(fullsim.ReplicateKey("baseline", "alt", 0), study)
     row = frame[(frame["analysis"] == "mixed_cole") & (frame["contrast"] == "HRT-CON 12m")].iloc[0]
@@ -124,7 +137,7 @@ def _fake_table(n=400, seed=0):
     for hypothesis, truths in (("null", [0.0] * 6), ("alt", [-1.4, -1.39, -0.01, -2.0, -2.0, 0.0])):
         for r in range(n):
             for (name, t) in zip(fullsim.CONTRASTS, truths):
-                rows.append(("baseline", hypothesis, r, 1, "mixed_beheshti", name, t + rng.standard_normal(),
+                rows.append(("baseline", hypothesis, r, 1, fullsim.PRIMARY_ANALYSIS, name, t + rng.standard_normal(),
                              1.0, np.inf, t, t, 100, 50, 0.1))
     return pd.DataFrame(rows, columns=fullsim.COLUMNS)
 
