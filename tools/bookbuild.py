@@ -205,6 +205,8 @@ def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
     return nb
 
 
+#: Environment variable: notebooks executed at a time by ``execute-all`` (``make book``).
+BOOK_JOBS_ENV = "BRAINCLOCK_BOOK_JOBS"
 #: Where the execution seconds of the last runs are kept (survives :func:`prepare`): the
 #: order of :func:`execute_all` puts the longest notebooks first.
 TIMES_FILE = PROJECT_ROOT / "_build" / ".notebook-seconds.json"
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the notebooks of the table of contents")
     every = sub.add_parser("execute-all", help="execute every notebook not in the cache, in parallel")
     every.add_argument("--jobs", type=int, default=None,
-                       help="notebooks at a time (default: BRAINCLOCK_N_JOBS, else the usable CPUs, at most 2)")
+                       help=f"notebooks at a time (default: {BOOK_JOBS_ENV}, else the usable CPUs, at most 2)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare()
@@ -309,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         from analysis._threads import n_jobs
 
         prepare()
-        execute_all(args.jobs or n_jobs())
+        jobs = args.jobs or int(os.environ.get(BOOK_JOBS_ENV, "0") or 0) or n_jobs()
+        execute_all(jobs)
     elif args.command == "list":
         for nb in toc_notebooks():
             print(nb.relative_to(PROJECT_ROOT))

@@ -111,7 +111,7 @@ __all__ = [
     "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
     "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
     "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
-    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
+    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "replicate_digests", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
     "fast_path_verdict", "fast_path_sentence", "recommendation", "main",
 ]
 
@@ -915,7 +915,33 @@ def _provenance(paths, study, command, workers, wall, fingerprint, table) -> dic
         "replicates": counts, "rows": int(len(table)),
         "versions": _versions(), "machine": _machine(), "runs": runs,
         "truth": "truth = truth_latent (assumed effect difference) x scale_factor[scale] (slope of predicted on latent brain age; /cole_slope for Cole)",
+        "replicate_digests": replicate_digests(table),
     }
+
+
+def _key_text(key: ReplicateKey) -> str:
+    return f"{key.scenario}/{key.hypothesis}/{key.replicate}"
+
+
+def replicate_digests(table: pd.DataFrame) -> dict[str, str]:
+    """A 64-bit digest of each replicate's audited rows, as read back from the artifact.
+
+    Stored in the provenance when the table is written, so :func:`audit` finds *any* edited
+    replicate, not only those its sample re-runs. Numbers are hashed as float64 and labels as
+    text (the dtype a CSV round trip gives them does not matter); the rows of a replicate are
+    combined by a sum modulo 2**64, which does not depend on their order.
+    """
+    if table.empty:
+        return {}
+    canon = pd.DataFrame({c: (table[c].astype(float) if table[c].dtype.kind in "fiub" else table[c].astype(str))
+                          for c in AUDITED})
+    rows = pd.util.hash_pandas_object(canon, index=False).to_numpy(np.uint64)
+    keys = (table["scenario"].astype(str) + "/" + table["hypothesis"].astype(str) + "/"
+            + table["replicate"].astype(int).astype(str)).to_numpy()
+    codes, uniques = pd.factorize(keys)
+    sums = np.zeros(len(uniques), dtype=np.uint64)
+    np.add.at(sums, codes, rows)  # wraps modulo 2**64
+    return {str(k): f"{int(v):016x}" for k, v in sorted(zip(uniques, sums))}
 
 
 def provenance(out: str | Path = DEFAULT_ARTIFACT) -> dict:
@@ -1493,6 +1519,9 @@ AUDIT_N = 2
 #: Tolerance of the audit on a machine other than the writer's (CPU, BLAS or package versions):
 #: relative, and absolute per column scale; on the writing machine the check is bit-for-bit.
 AUDIT_TOLERANCE = 1e-6
+#: At most this many replicates whose rows no longer match their recorded digest are re-run
+#: (to name the differing column); more than that fails at once.
+AUDIT_EDITED_MAX = 5
 
 
 def _sample(keys: Sequence[ReplicateKey], choose_by: str, n: int) -> list[ReplicateKey]:
@@ -1578,6 +1607,15 @@ def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: 
     if not keys:
         raise AuditError(f"{paths['table']} holds no replicates: run `make simulation`")
     chosen = _sample(keys, choose_by or current, n)
+    recorded = prov.get("replicate_digests")
+    if recorded:  # every replicate edited since it was written is re-run too (first), whichever the sample
+        now = replicate_digests(table)
+        edited = [k for k in keys if recorded.get(_key_text(k)) != now[_key_text(k)]]
+        if len(edited) > AUDIT_EDITED_MAX:
+            raise AuditError(f"{len(edited)} replicates of {paths['table']} differ from the digests recorded when "
+                             f"they were written (first: {', '.join(_key_text(k) for k in edited[:3])}): the table "
+                             "was edited or written without its provenance; run `make simulation`")
+        chosen = edited + [k for k in chosen if k not in edited]
     exact = _same_machine(prov) if exact is None else exact
     note = f" with the current code (fingerprint {current[:12]}; the artifact's is {stored_fp[:12]})" if changed else ""
     checked = []

@@ -272,11 +272,28 @@ def test_audit_samples_by_fingerprint_and_names_only_a_changed_replicate(study, 
     with pytest.raises(fullsim.AuditError, match=rf"replicate=\s*{chosen}\)"):
         fullsim.audit(out, n=1, choose_by="build A")
     others = [r for r in range(3) if r != chosen]
-    for choose in ("x", "y", "z", "w", "v"):  # a sample missing the changed replicate passes
+    for choose in ("x", "y", "z", "w", "v"):  # a sample missing the changed replicate still names it
         picked = fullsim._sample(sorted(fullsim._done_keys(fullsim.load_table(out))), choose, 1)[0].replicate
         if picked in others:
-            assert fullsim.audit(out, n=1, choose_by=choose)["max_abs_difference"] == 0
+            with pytest.raises(fullsim.AuditError, match=rf"replicate=\s*{chosen}\).*column 'estimate'"):
+                fullsim.audit(out, n=1, choose_by=choose)
             break
+    else:
+        pytest.fail("no sample without the changed replicate was tried")
+
+
+def test_replicate_digests_survive_the_csv_round_trip_and_change_with_one_number(study, tmp_path):
+    out = tmp_path / "sim"
+    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
+    recorded = json.loads((tmp_path / "sim.json").read_text())["replicate_digests"]
+    assert set(recorded) == {"baseline/null/0", "baseline/null/1"}
+    table = fullsim.load_table(out)
+    assert fullsim.replicate_digests(table) == recorded
+    shuffled = table.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    assert fullsim.replicate_digests(shuffled) == recorded  # row order does not matter
+    table.loc[table.index[-1], "estimate"] += 1e-13
+    changed = fullsim.replicate_digests(table)
+    assert [k for k in recorded if changed[k] != recorded[k]] == [f"baseline/null/{table['replicate'].iat[-1]}"]
 
 
 def test_vectorised_gatekeeping_decides_as_the_analysis_plan():
