@@ -168,6 +168,7 @@ inputs = {"tangent + ridge": sub_cov, "correlation + ridge": sub_std, "partial c
           "tangent + RBF SVR": sub_cov}
 comparison = compare_clocks(clocks, inputs, study.age[subset], n_splits=COMPARE_FOLDS, random_state=SEED,
                             cache=True)
+del inputs, sub_cov, sub_std  # the subset's covariances (~330 MB) are not needed again: keeps the build's peak down
 report.table(comparison.set_index("clock")[["mae", "rmse", "r", "r2", "mae_corrected", "mean_age_mae"]],
              "clock-comparison", data=reference.source,
              caption=f"Reference subset ({COMPARE_N:,} people), {COMPARE_FOLDS}-fold CV: uncorrected MAE, RMSE, r, "

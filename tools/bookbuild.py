@@ -205,7 +205,11 @@ def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
     return nb
 
 
-#: Environment variable: notebooks executed at a time by ``execute-all`` (``make book``).
+#: Environment variable: notebooks executed at a time by ``execute-all`` (``make book``), default 1.
+#: Measured on a 2-core machine (cold build, benchmarks/bench_build.py): 2 at a time took 306 s
+#: and 3.6 GB of memory, 1 at a time 353 s and 2.5 GB -- the notebooks already use both cores
+#: inside (covariances, cross-validation, simulation replicates), so two of them mostly share
+#: the same cores; the memory goal decides.
 BOOK_JOBS_ENV = "BRAINCLOCK_BOOK_JOBS"
 #: Where the execution seconds of the last runs are kept (survives :func:`prepare`): the
 #: order of :func:`execute_all` puts the longest notebooks first.
@@ -303,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the notebooks of the table of contents")
     every = sub.add_parser("execute-all", help="execute every notebook not in the cache, in parallel")
     every.add_argument("--jobs", type=int, default=None,
-                       help=f"notebooks at a time (default: {BOOK_JOBS_ENV}, else the usable CPUs, at most 2)")
+                       help=f"notebooks at a time (default: {BOOK_JOBS_ENV}, else 1: see BOOK_JOBS_ENV)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare()
@@ -311,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         from analysis._threads import n_jobs
 
         prepare()
-        jobs = args.jobs or int(os.environ.get(BOOK_JOBS_ENV, "0") or 0) or n_jobs()
+        jobs = args.jobs or int(os.environ.get(BOOK_JOBS_ENV, "0") or 0) or 1
         execute_all(jobs)
     elif args.command == "list":
         for nb in toc_notebooks():

@@ -91,7 +91,7 @@ from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
 from analysis.connectome import CovarianceStack
 from analysis.simstudy import fast as simstudy
-from analysis.stats import clda, fdr_bh
+from analysis.stats import clda, fdr_bh_rows
 from analysis.trial import (
     KIND_TRIAL,
     SCAN_STREAM,
@@ -1163,7 +1163,7 @@ def _bh_per_visit(p: np.ndarray, alpha: float) -> np.ndarray:
     months = np.array([m for _, _, m in CONTRASTS.values()])
     for m in np.unique(months):
         cols = np.flatnonzero(months == m)
-        out[:, cols] = np.apply_along_axis(fdr_bh, 1, p[:, cols]) < alpha
+        out[:, cols] = fdr_bh_rows(p[:, cols]) < alpha
     return out
 
 

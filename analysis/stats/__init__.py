@@ -36,7 +36,7 @@ from analysis.stats.models import (
     standardize_effects,
     tidy_effects,
 )
-from analysis.stats.multiplicity import fdr_bh, gatekeeping, holm, trial_families
+from analysis.stats.multiplicity import fdr_bh, fdr_bh_rows, gatekeeping, holm, trial_families
 from analysis.stats.random_intercept import RandomInterceptFit, fit_random_intercept
 from analysis.stats.reliability import icc, smallest_detectable_change
 from analysis.stats.resampling import BootstrapCI, bootstrap_ci
@@ -44,7 +44,7 @@ from analysis.stats.wording import BIAS_CORRECTION_IDENTITIES, bias_correction_i
 
 __all__ = [
     "EFFECT_COLUMNS", "MixedModelResult", "BootstrapCI", "RandomInterceptFit", "mixed_model",
-    "contrast", "design_rows", "difference_at", "ancova", "ols", "standardize_effects", "tidy_effects", "fdr_bh",
+    "contrast", "design_rows", "difference_at", "ancova", "ols", "standardize_effects", "tidy_effects", "fdr_bh", "fdr_bh_rows",
     "holm", "bootstrap_ci", "correlation", "partial_correlation", "fit_random_intercept",
     "gatekeeping", "trial_families", "CLDAResult", "clda", "compare_covariance", "covariance_comparison", "cace",
     "rubin_pool",

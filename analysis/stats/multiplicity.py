@@ -10,7 +10,7 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.stats._checks import _check_frame, _check_prob
 
-__all__ = ["fdr_bh", "holm", "gatekeeping", "trial_families"]
+__all__ = ["fdr_bh", "fdr_bh_rows", "holm", "gatekeeping", "trial_families"]
 
 
 def _adjust(pvalues, method: str, name: str) -> np.ndarray | pd.Series:
@@ -45,6 +45,39 @@ def fdr_bh(pvalues: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray | pd
         Adjusted p-values, same shape (and index, for a Series) as the input.
     """
     return _adjust(pvalues, "fdr_bh", "p_fdr")
+
+
+def fdr_bh_rows(pvalues: np.ndarray) -> np.ndarray:
+    """:func:`fdr_bh` of each row of a 2-D array (one family per row), vectorised.
+
+    The simulation studies adjust one small family per replicate, tens of thousands of times;
+    one ``multipletests`` call per row cost 2.7 s of page 07's build. The same arithmetic as
+    statsmodels' ``fdr_bh`` (sort, divide by ``rank / m``, running minimum from the top, cap at
+    1), so the numbers are identical bit for bit (a test checks); rows with a missing p-value
+    go through :func:`fdr_bh`, which leaves it out of the family.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 2:
+        raise ValueError(f"pvalues must be 2-D (one family per row), got shape {p.shape}")
+    out = np.empty_like(p)
+    if p.size == 0:
+        return out
+    missing = np.isnan(p).any(axis=1)
+    if missing.any():
+        out[missing] = np.array([fdr_bh(row) for row in p[missing]])
+    q = p[~missing]
+    ok = q[np.isfinite(q)]
+    if np.any((ok < 0) | (ok > 1)):
+        raise ValueError(f"pvalues must lie in [0, 1], got min {ok.min()} max {ok.max()}")
+    m = q.shape[1]
+    order = np.argsort(q, axis=1, kind="mergesort")
+    ranked = np.take_along_axis(q, order, axis=1) / (np.arange(1, m + 1) / m)
+    ranked = np.minimum.accumulate(ranked[:, ::-1], axis=1)[:, ::-1]
+    ranked[ranked > 1] = 1
+    adjusted = np.empty_like(q)
+    np.put_along_axis(adjusted, order, ranked, axis=1)
+    out[~missing] = adjusted
+    return out
 
 
 def holm(pvalues: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray | pd.Series:

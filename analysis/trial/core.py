@@ -206,8 +206,10 @@ class Reference:
         ids = (self.participants if participants is None else participants)["participant_id"]
         identity = None
         if participants is None and self.source == "synthetic" and self.seed is not None:
+            # the atlas too: two cohorts of one seed and size on different ROI sets differ
             identity = (f"reference:n={len(ids)}:seed={self.seed}:{self._model.a!r}:"
-                        f"{pd.util.hash_pandas_object(self.participants, index=False).sum()}")
+                        f"{pd.util.hash_pandas_object(self.participants, index=False).sum()}:"
+                        f"atlas={pd.util.hash_pandas_object(self.atlas, index=False).sum()}")
         return _SeriesIterator((self.timeseries(pid) for pid in ids), identity)
 
     def __repr__(self) -> str:

@@ -204,8 +204,8 @@ def test_trial_brain_age_table_and_cache(small_world, monkeypatch):
     assert list(table.columns) == _clock_cache.TRIAL_COLUMNS and len(table) == 10
     np.testing.assert_allclose(table["brain_age_gap"], table["gap_cole"])
     np.testing.assert_allclose(table["brain_age_gap_uncorrected"], table["predicted_age"] - table["age"])
-    # table, fitted clock (skops) and its source; no temporary file left behind
-    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".pkl", ".skops"]
+    # table, fitted clock (skops), its source and the entry's (empty) lock; no temporary file left behind
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".lock", ".pkl", ".skops"]
 
     monkeypatch.setattr(_clock_cache, "_compute", lambda *a, **k: pytest.fail("cache not used"))
     pd.testing.assert_frame_equal(trial_brain_age(trial, reference=reference, bias_correction="cole"), table)

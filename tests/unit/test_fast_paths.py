@@ -153,3 +153,12 @@ def test_parallel_processes_asking_for_one_cache_entry_compute_it_once(tmp_path)
     assert [w.exitcode for w in workers] == [0, 0, 0]
     assert log.read_text().splitlines() == ["computed"]
     np.testing.assert_array_equal(np.load(path), np.arange(5.0))
+
+
+def test_a_cohorts_cache_identity_names_its_atlas():
+    """Two synthetic cohorts of one seed and size on different ROI sets never share cached covariances."""
+    from tests.unit._small_reference import small_reference
+
+    ten, twelve = small_reference(n=8, n_rois=10), small_reference(n=8, n_rois=12)
+    assert ten.iter_timeseries().cache_identity != twelve.iter_timeseries().cache_identity
+    assert small_reference(n=8, n_rois=10).iter_timeseries().cache_identity == ten.iter_timeseries().cache_identity
