@@ -35,6 +35,8 @@ DATA_ENV_VARS = (TRIAL_DIR_ENV, REFERENCE_DIR_ENV, OPEN_DATA_ENV)
 #: Environment variables naming files that change what notebooks compute (hashed in full).
 FILE_ENV_VARS = (CLOCK_ENV,)
 EXECUTION_TIMEOUT = 1200
+#: Folder of committed artifacts read by notebooks (relative to the project root).
+RESULTS_DIR = "results"
 #: Package files whose change invalidates executed notebooks (code and data shipped with it).
 CODE_SUFFIXES = (".py", ".json", ".tsv")
 
@@ -67,8 +69,13 @@ def fingerprint() -> dict[str, str]:
     _hash_files([p for p in (PROJECT_ROOT / "analysis").rglob("*")
                  if p.suffix in CODE_SUFFIXES and "__pycache__" not in p.parts], code)
     lock = PROJECT_ROOT / "uv.lock"
+    # committed artifacts the notebooks read (the full-pipeline simulation study): a regenerated
+    # or grown artifact must re-execute the page that reports it
+    results = hashlib.sha256()
+    _hash_files([p for p in (PROJECT_ROOT / RESULTS_DIR).rglob("*") if p.is_file()], results)
     out = {
         "analysis": code.hexdigest(),
+        "results": results.hexdigest(),
         "lock": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "missing",
     }
     for var in DATA_ENV_VARS:

@@ -118,3 +118,16 @@ def test_execution_order_puts_the_longest_notebooks_first(monkeypatch, tmp_path)
     paths = [tmp_path / f"{name}.py" for name in ("a", "b", "c", "02_clock_validation")]
     order = [p.stem for p in _bookbuild._execution_order(paths)]
     assert order == ["02_clock_validation", "b", "a", "c"]
+
+
+def test_fingerprint_follows_the_committed_results(monkeypatch, tmp_path):
+    """A grown or regenerated simulation artifact re-executes the page that reports it."""
+    monkeypatch.setattr(_bookbuild, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "simulation_full.json").write_text("{}")
+    before = _bookbuild.fingerprint()
+    assert _bookbuild.fingerprint() == before
+    (tmp_path / "results" / "simulation_full.json").write_text('{"rows": 1}')
+    after = _bookbuild.fingerprint()
+    assert after["results"] != before["results"] and after["analysis"] == before["analysis"]
