@@ -1387,12 +1387,12 @@ _DESCRIPTIONS = {
     "full_power_lisa_holm": ("Full pipeline: probability that the gatekeeping procedure rejects both primary "
                              "hypotheses at LISA's size", 2, ""),
 }
-_MC = " [interval: 95% Monte Carlo interval, value +/- 1.96 MC SE]"
+_MC = " [interval: 95% Monte Carlo interval, value +/- 1.96 MC SE, truncated to [0, 1]]"
 
 
 def result_rows(values: Mapping[str, float], *, prefix: str = "simulation.") -> pd.DataFrame:
     """:func:`result_values` as a frame for ``report.record_frame``: each rate with its 95% Monte
-    Carlo interval (value +/- 1.96 MC SE, said in the description); NaN values are left out
+    Carlo interval (value +/- 1.96 MC SE truncated to [0, 1], said in the description); NaN values are left out
     (nothing to report yet), never registered."""
     rows = []
     for name, value in values.items():
@@ -1410,8 +1410,9 @@ def result_rows(values: Mapping[str, float], *, prefix: str = "simulation.") -> 
             decimals, unit = 3, ""
         has_ci = np.isfinite(mcse)
         rows.append({"key": prefix + name, "value": float(value),
-                     "ci_low": value - _Z95 * mcse if has_ci else np.nan,
-                     "ci_high": value + _Z95 * mcse if has_ci else np.nan,
+                     # every interval here is of a rate: a bracket beyond [0, 1] would name impossible rates
+                     "ci_low": max(0.0, value - _Z95 * mcse) if has_ci else np.nan,
+                     "ci_high": min(1.0, value + _Z95 * mcse) if has_ci else np.nan,
                      "unit": unit, "decimals": decimals, "description": text + (_MC if has_ci else "")})
     return pd.DataFrame(rows)
 

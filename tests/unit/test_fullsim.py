@@ -346,3 +346,17 @@ def test_command_line_dispatches_full_and_fast(tmp_path):
     run = subprocess.run([sys.executable, "-m", "analysis.simstudy", "--help"], cwd=PROJECT_ROOT,
                          capture_output=True, text=True)
     assert run.returncode == 0 and "full {run,summary,audit}" in run.stdout
+
+
+def test_result_rows_bracket_each_rate_by_its_mc_interval_within_0_and_1():
+    values = {"full_n_null": 10, "full_type1_error": 0.1, "full_type1_error_mcse": 0.0949,
+              "full_coverage_95": 0.95, "full_coverage_95_mcse": 0.01, "mnar_coverage_95": 1.0,
+              "mnar_coverage_95_mcse": 0.0, "slopes_type1_error": float("nan"), "slopes_type1_error_mcse": float("nan")}
+    rows = fullsim.result_rows(values).set_index("key")
+    assert "simulation.slopes_type1_error" not in rows.index  # nothing to report yet
+    t1 = rows.loc["simulation.full_type1_error"]
+    assert t1["ci_low"] == 0.0 and t1["ci_high"] == pytest.approx(0.1 + 1.959964 * 0.0949, abs=1e-5)
+    cov = rows.loc["simulation.full_coverage_95"]
+    assert (cov["ci_low"], cov["ci_high"]) == pytest.approx((0.95 - 0.0196, 0.95 + 0.0196), abs=1e-5)
+    assert rows.loc["simulation.mnar_coverage_95", "ci_high"] == 1.0
+    assert np.isnan(rows.loc["simulation.full_n_null", "ci_low"]) and "truncated to [0, 1]" in t1["description"]
