@@ -185,11 +185,14 @@ report.table(summary_full["multiplicity"].query("scenario == 'baseline'").set_in
             "power_primary: both primary hypotheses rejected. Monte Carlo SEs beside each rate.")
 
 # %% [markdown]
-# Under the null world, the full pipeline's HRT−CON test at 12 months rejects in
-# {glue:text}`simulation.full_type1_error` of {glue:text}`simulation.full_n_null` trials, and under
-# the published effects its 95% interval covers the truth in {glue:text}`simulation.full_coverage_95`
-# of {glue:text}`simulation.full_n_alt` trials (brackets: 95% Monte Carlo intervals, ±1.96 Monte
-# Carlo SE). Its power at LISA's size is {glue:text}`simulation.full_power_lisa`.
+# Under the null world, the full pipeline's HRT−CON test at 12 months rejects at a rate of
+# {glue:text}`simulation.full_type1_error` (95% Monte Carlo interval
+# {glue:text}`simulation.full_type1_error_ci`; {glue:text}`simulation.full_n_null` trials), and
+# under the published effects its 95% interval covers the truth at a rate of
+# {glue:text}`simulation.full_coverage_95` ({glue:text}`simulation.full_coverage_95_ci`;
+# {glue:text}`simulation.full_n_alt` trials). Monte Carlo intervals are ±1.96 Monte Carlo SE,
+# truncated to [0, 1]. Its power at LISA's size is {glue:text}`simulation.full_power_lisa`
+# ({glue:text}`simulation.full_power_lisa_ci`).
 #
 # ### Does the fast path reproduce the full pipeline?
 #
