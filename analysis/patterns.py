@@ -48,7 +48,6 @@ from analysis.stats import fdr_bh
 from analysis.trial import LISA, reference_from_env, simulate_reference
 from analysis.trial.reference import (
     REGION_NOT_AVAILABLE,
-    atlas_digest,
     atlas_name,
     cohort_summary,
     has_regions,
@@ -350,13 +349,9 @@ def scan_connectivity(trial, scans: pd.DataFrame, rois: np.ndarray | None = None
 
 
 def _scans_identity(trial, scans: pd.DataFrame) -> str | None:
-    """Name of a synthetic trial's scans (seed, assumptions, the scans taken) for the disk cache."""
-    if getattr(trial, "source", None) != "synthetic" or getattr(trial, "seed", None) is None \
-            or getattr(trial, "assumptions", None) is None:
-        return None
-    keys = "|".join(f"{p}:{int(m)}" for p, m in zip(scans["participant_id"], scans["month"]))
-    return (f"trial:seed={trial.seed}:{trial.assumptions!r}:"
-            f"atlas={atlas_digest(trial.atlas)}:scans={hashlib.sha256(keys.encode()).hexdigest()}")
+    """Name of a synthetic trial's scans for the disk cache (:meth:`analysis.trial.Trial.scans_identity`)."""
+    name = getattr(trial, "scans_identity", None)
+    return name(scans) if callable(name) else None
 
 
 class PrefrontalChange:

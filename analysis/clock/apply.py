@@ -40,7 +40,7 @@ from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
 from analysis.clock.estimator import BrainAgeClock
 from analysis.clock.models import MODELS
 from analysis.clock.persist import SavedClock, clock_from_bytes, clock_to_bytes, file_sha256, load_clock
-from analysis.connectome import KINDS, shrunk_covariances
+from analysis.connectome import KINDS, NamedSeries, shrunk_covariances
 from analysis.report import ClockLabel
 from analysis.trial import simulate_reference
 from analysis.trial.reference import atlas_digest, atlas_name, cohort_summary, reference_from_env
@@ -378,9 +378,13 @@ def _compute(trial, source: _Source, connectivity: str, model: str, bias_correct
     else:
         reference = simulate_reference(seed=seed) if source.reference is None else source.reference
         clock = _fit(reference, connectivity, model, bias_correction, seed)
-    scan_keys = list(zip(trial.scans["participant_id"], trial.scans["month"]))
+    scans = trial.scans
+    scan_keys = list(zip(scans["participant_id"], scans["month"]))
     standardize = clock.connectivity == "correlation"
-    predicted = clock.predict(shrunk_covariances(_series(trial, scan_keys), standardize=standardize))
+    # a synthetic trial's scans are named: their covariances are computed once per build (disk cache)
+    identity = trial.scans_identity(scans) if hasattr(trial, "scans_identity") else None
+    predicted = clock.predict(shrunk_covariances(NamedSeries(_series(trial, scan_keys), identity),
+                                                 standardize=standardize))
     return _table(trial.scans, predicted, clock, bias_correction), clock
 
 

@@ -122,6 +122,21 @@ class Trial:
             raise KeyError(f"participant_id={participant_id!r}, month={month!r} has no usable scan")
         return self._reader(participant_id, int(month))
 
+    def scans_identity(self, scans: pd.DataFrame | None = None) -> str | None:
+        """Name of a synthetic trial's ``scans`` (default :attr:`scans`) for the disk caches.
+
+        Seed, assumptions, atlas and the (participant, month) scans taken fix a synthetic
+        trial's time series, so covariances keyed by this name are computed once per build
+        and shared by every page that asks for them; None for real data (never cached by name).
+        """
+        if self.source != "synthetic" or self.seed is None or self.assumptions is None:
+            return None
+        scans = self.scans if scans is None else scans
+        keys = "|".join(f"{p}:{int(m)}" for p, m in zip(scans["participant_id"], scans["month"]))
+        return (f"trial:seed={self.seed}:{self.assumptions!r}:"
+                f"atlas={pd.util.hash_pandas_object(self.atlas, index=False).sum()}:"
+                f"scans={hashlib.sha256(keys.encode()).hexdigest()}")
+
     def iter_timeseries(self, scans: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
         """Time series of ``scans`` (default :attr:`scans`), one at a time, in row order."""
         scans = self.scans if scans is None else scans

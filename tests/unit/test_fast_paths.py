@@ -162,3 +162,16 @@ def test_a_cohorts_cache_identity_names_its_atlas():
     ten, twelve = small_reference(n=8, n_rois=10), small_reference(n=8, n_rois=12)
     assert ten.iter_timeseries().cache_identity != twelve.iter_timeseries().cache_identity
     assert small_reference(n=8, n_rois=10).iter_timeseries().cache_identity == ten.iter_timeseries().cache_identity
+
+
+def test_a_synthetic_trials_scans_are_named_for_the_cache_and_real_ones_are_not():
+    from analysis.simstudy.fast import scaled_assumptions
+    from analysis.trial import TrialAssumptions, simulate_trial
+
+    trial = simulate_trial(3, assumptions=scaled_assumptions(TrialAssumptions(), 10))
+    name = trial.scans_identity()
+    assert name is not None and name == simulate_trial(3, assumptions=scaled_assumptions(TrialAssumptions(), 10)).scans_identity()
+    assert name != simulate_trial(4, assumptions=scaled_assumptions(TrialAssumptions(), 10)).scans_identity()
+    assert name != trial.scans_identity(trial.scans.iloc[1:])  # other scans, other name
+    trial.source = "real"
+    assert trial.scans_identity() is None
