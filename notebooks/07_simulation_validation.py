@@ -169,6 +169,7 @@ summary_full = full.summarise(replicates)
 values = full.result_values(summary_full)
 report.record_frame(full.result_rows(values))
 oc_full = summary_full["contrasts"].query("scenario == 'baseline' and analysis == @full.PRIMARY_ANALYSIS")
+report.glue_text("simulation.full_bias_sentence", full.bias_sentence(summary_full["contrasts"]))
 report.table(oc_full.set_index(["hypothesis", "contrast"])[
     ["n", "truth", "bias", "bias_mcse", "empirical_sd", "sd_mcse", "mean_se", "rmse", "rmse_mcse", "coverage",
      "coverage_mcse", "rejection", "rejection_mcse"]], "simulation-full-operating-characteristics", decimals=3,
@@ -193,6 +194,8 @@ report.table(summary_full["multiplicity"].query("scenario == 'baseline'").set_in
 # {glue:text}`simulation.full_n_alt` trials). Monte Carlo intervals are ±1.96 Monte Carlo SE,
 # truncated to [0, 1]. Its power at LISA's size is {glue:text}`simulation.full_power_lisa`
 # ({glue:text}`simulation.full_power_lisa_ci`).
+#
+# {glue:text}`simulation.full_bias_sentence`
 #
 # ### Does the fast path reproduce the full pipeline?
 #

@@ -86,6 +86,7 @@ from scipy.linalg.blas import dtrmm
 from threadpoolctl import threadpool_info, threadpool_limits
 from tqdm.auto import tqdm
 
+from analysis._format import format_number
 from analysis._paths import PROJECT_ROOT, code_digest
 from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
@@ -111,7 +112,7 @@ __all__ = [
     "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
     "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
     "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
-    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "replicate_digests", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
+    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "replicate_digests", "bias_sentence", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
     "fast_path_verdict", "fast_path_sentence", "recommendation", "main",
 ]
 
@@ -1448,6 +1449,48 @@ def progress_sentence(counts: pd.DataFrame, *, short: bool = False) -> str:
             f"hypothesis and {TARGET['scenario']:,} per scenario). Every number below is given with the number "
             "of replicates behind it and its Monte Carlo SE; read them with that precision, and expect them to "
             "change as replicates are added.")
+
+
+def bias_sentence(contrasts: pd.DataFrame, *, analysis: str = PRIMARY_ANALYSIS, scenario: str = "baseline",
+                  hypothesis: str = "alt", z: float = 2.0, se_margin: float = 0.10) -> str:
+    """Where the analysis's estimates miss their truth beyond Monte Carlo error, and why, in words.
+
+    A contrast is called biased when ``|bias| > z`` Monte Carlo SEs. The standard errors are
+    called right when every ``se_ratio`` (mean SE / empirical SD) is within ``se_margin`` of 1;
+    coverage that falls short is then bias, not too narrow intervals.
+    When the largest bias is in a contrast with HRT and the world gives HRT its extra prefrontal
+    connectivity change, the sentence names that assumption as its reason (the clock reads part of
+    it; the truth does not count it).
+    """
+    rows = contrasts[(contrasts["scenario"] == scenario) & (contrasts["hypothesis"] == hypothesis)
+                     & (contrasts["analysis"] == analysis)]
+    if rows.empty:
+        return "No full-pipeline replicates under the published effects are stored yet."
+    biased = rows[np.abs(rows["bias"]) > z * rows["bias_mcse"]]
+    n = int(rows["n"].max())
+    if biased.empty:
+        text = (f"Under the published effects the estimates of every contrast sit on their truth within "
+                f"{z:g} Monte Carlo SEs ({n} trials).")
+    else:
+        parts = [f"{r.contrast} by {format_number(r.bias, 2)} y (Monte Carlo SE {format_number(r.bias_mcse, 2)}; "
+                 f"truth {format_number(r.truth, 2)} y on the clock's scale)" for r in biased.itertuples()]
+        text = (f"Under the published effects the estimates miss their truth by more than {z:g} Monte Carlo SEs "
+                f"for {'; '.join(parts)} ({n} trials).")
+    ratios = rows["se_ratio"].to_numpy(float)
+    if np.all(np.abs(ratios - 1) <= se_margin):
+        text += (f" The standard errors match the spread of the estimates (mean SE / SD from "
+                 f"{format_number(ratios.min(), 2)} to {format_number(ratios.max(), 2)}), so where coverage falls "
+                 "short of 95% the cause is this bias, not too narrow intervals.")
+    a = world("alt")
+    largest = biased.loc[biased["bias"].abs().idxmax(), "contrast"] if not biased.empty else ""
+    if "HRT" in largest and a.prefrontal_hrt_12m > 0:
+        text += (f" The largest bias is in a contrast with HRT ({largest}): the simulated HRT arm also changes "
+                 f"prefrontal connectivity "
+                 f"(loading {format_number(a.prefrontal_hrt_12m, 2)} at 12 months, "
+                 f"{format_number(a.prefrontal_hrt_24m, 2)} at 24; a simulator assumption), the clock reads part of "
+                 "that change as a younger brain, and the truth counts only the change in latent brain age. A "
+                 "clock's reading of a training effect is therefore not a pure measure of slower brain ageing.")
+    return text
 
 
 def fast_path_verdict(comparison: pd.DataFrame, *, margin_sd: float = 0.10, margin_coverage: float = 0.02) -> pd.DataFrame:

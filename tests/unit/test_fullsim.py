@@ -360,3 +360,21 @@ def test_result_rows_bracket_each_rate_by_its_mc_interval_within_0_and_1():
     assert (cov["ci_low"], cov["ci_high"]) == pytest.approx((0.95 - 0.0196, 0.95 + 0.0196), abs=1e-5)
     assert rows.loc["simulation.mnar_coverage_95", "ci_high"] == 1.0
     assert np.isnan(rows.loc["simulation.full_n_null", "ci_low"]) and "truncated to [0, 1]" in t1["description"]
+
+
+def test_bias_sentence_names_biased_contrasts_and_the_hrt_prefrontal_reason():
+    def frame(bias_hrt, se_ratio=1.0):
+        rows = []
+        for contrast, bias in (("HRT-CON 12m", bias_hrt), ("MIT-CON 12m", 0.01)):
+            rows.append({"scenario": "baseline", "hypothesis": "alt", "analysis": fullsim.PRIMARY_ANALYSIS,
+                         "contrast": contrast, "n": 400, "truth": -0.85, "bias": bias, "bias_mcse": 0.02,
+                         "se_ratio": se_ratio})
+        return pd.DataFrame(rows)
+
+    text = fullsim.bias_sentence(frame(-0.29))
+    assert "HRT-CON 12m by \u22120.29 y (Monte Carlo SE 0.02; truth \u22120.85 y" in text
+    assert "MIT-CON" not in text and "prefrontal" in text and "not too narrow intervals" in text
+    clean = fullsim.bias_sentence(frame(-0.01))
+    assert "within 2 Monte Carlo SEs" in clean and "prefrontal" not in clean
+    assert "not too narrow" not in fullsim.bias_sentence(frame(-0.29, se_ratio=0.7))
+    assert "No full-pipeline replicates" in fullsim.bias_sentence(frame(-0.29).iloc[0:0])
