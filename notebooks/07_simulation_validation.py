@@ -170,6 +170,7 @@ values = full.result_values(summary_full)
 report.record_frame(full.result_rows(values))
 oc_full = summary_full["contrasts"].query("scenario == 'baseline' and analysis == @full.PRIMARY_ANALYSIS")
 report.glue_text("simulation.full_bias_sentence", full.bias_sentence(summary_full["contrasts"]))
+report.glue_text("simulation.full_coverage_reason", full.coverage_reason(summary_full["contrasts"]))  # for summaries
 report.table(oc_full.set_index(["hypothesis", "contrast"])[
     ["n", "truth", "bias", "bias_mcse", "empirical_sd", "sd_mcse", "mean_se", "rmse", "rmse_mcse", "coverage",
      "coverage_mcse", "rejection", "rejection_mcse"]], "simulation-full-operating-characteristics", decimals=3,

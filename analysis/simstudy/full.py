@@ -112,7 +112,7 @@ __all__ = [
     "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
     "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
     "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
-    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "replicate_digests", "bias_sentence", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
+    "verdict", "scenario_verdicts", "code_fingerprint", "audit", "replicate_digests", "bias_sentence", "coverage_reason", "audit_sentence", "result_rows", "provenance", "progress", "progress_sentence",
     "fast_path_verdict", "fast_path_sentence", "recommendation", "main",
 ]
 
@@ -1491,6 +1491,27 @@ def bias_sentence(contrasts: pd.DataFrame, *, analysis: str = PRIMARY_ANALYSIS, 
                  "that change as a younger brain, and the truth counts only the change in latent brain age. A "
                  "clock's reading of a training effect is therefore not a pure measure of slower brain ageing.")
     return text
+
+
+def coverage_reason(contrasts: pd.DataFrame, *, analysis: str = PRIMARY_ANALYSIS, contrast: str = PRIMARY_CONTRAST,
+                    z: float = 2.0) -> str:
+    """A short clause for summaries: why the primary contrast's coverage falls short, or ``""``.
+
+    Non-empty only when its 95% Monte Carlo interval lies below 0.95 and its bias exceeds ``z``
+    Monte Carlo SEs; it names the simulated HRT prefrontal change when the contrast involves HRT
+    and the world has one (:func:`bias_sentence` gives the numbers).
+    """
+    rows = contrasts[(contrasts["scenario"] == "baseline") & (contrasts["hypothesis"] == "alt")
+                     & (contrasts["analysis"] == analysis) & (contrasts["contrast"] == contrast)]
+    if rows.empty:
+        return ""
+    r = rows.iloc[0]
+    if not (r["coverage"] + _Z95 * r["coverage_mcse"] < 0.95 and abs(r["bias"]) > z * r["bias_mcse"]):
+        return ""
+    if "HRT" in contrast and world("alt").prefrontal_hrt_12m > 0:
+        return (" (below 95% through bias, not too narrow intervals: the clock also reads the simulated HRT "
+                "arm's prefrontal change, which the latent-brain-age truth does not count)")
+    return " (below 95% through bias, not too narrow intervals)"
 
 
 def fast_path_verdict(comparison: pd.DataFrame, *, margin_sd: float = 0.10, margin_coverage: float = 0.02) -> pd.DataFrame:

@@ -378,3 +378,15 @@ def test_bias_sentence_names_biased_contrasts_and_the_hrt_prefrontal_reason():
     assert "within 2 Monte Carlo SEs" in clean and "prefrontal" not in clean
     assert "not too narrow" not in fullsim.bias_sentence(frame(-0.29, se_ratio=0.7))
     assert "No full-pipeline replicates" in fullsim.bias_sentence(frame(-0.29).iloc[0:0])
+
+
+def test_coverage_reason_only_when_coverage_falls_short_through_bias():
+    def frame(coverage, bias):
+        return pd.DataFrame([{"scenario": "baseline", "hypothesis": "alt", "analysis": fullsim.PRIMARY_ANALYSIS,
+                              "contrast": fullsim.PRIMARY_CONTRAST, "coverage": coverage, "coverage_mcse": 0.01,
+                              "bias": bias, "bias_mcse": 0.02}])
+
+    assert "prefrontal" in fullsim.coverage_reason(frame(0.91, -0.29))
+    assert fullsim.coverage_reason(frame(0.94, -0.29)) == ""  # within Monte Carlo error of 95%
+    assert fullsim.coverage_reason(frame(0.91, -0.01)) == ""  # short, but not through bias
+    assert fullsim.coverage_reason(frame(0.91, -0.29).iloc[0:0]) == ""
