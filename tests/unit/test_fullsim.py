@@ -209,8 +209,9 @@ def test_audit_passes_then_names_the_broken_replicate(study, tmp_path):
     table.to_csv(tmp_path / "sim.csv.gz", index=False)
     with pytest.raises(fullsim.AuditError, match=r"replicate \(scenario=baseline.*column 'estimate'.*make simulation"):
         fullsim.audit(out, n=1)
-    # on another machine the same change is within the stated tolerance
-    assert fullsim.audit(out, n=1, exact=False, tolerance=1e-9)["tolerance"] == 1e-9
+    # an edit is caught on any machine: the recorded digests say the table is not what was written
+    with pytest.raises(fullsim.AuditError, match=r"replicate \(scenario=baseline.*column 'estimate'"):
+        fullsim.audit(out, n=1, exact=False, tolerance=1e-9)
 
 
 def test_simstudy_fdr_summary_counts_near_equal_effects_as_null():
@@ -390,3 +391,41 @@ def test_coverage_reason_only_when_coverage_falls_short_through_bias():
     assert fullsim.coverage_reason(frame(0.94, -0.29)) == ""  # within Monte Carlo error of 95%
     assert fullsim.coverage_reason(frame(0.91, -0.01)) == ""  # short, but not through bias
     assert fullsim.coverage_reason(frame(0.91, -0.29).iloc[0:0]) == ""
+
+
+def test_audit_is_bit_exact_only_for_the_code_and_machine_that_wrote_the_numbers(study, tmp_path, monkeypatch):
+    out = tmp_path / "sim"
+    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
+    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+    written = fullsim.code_fingerprint()
+    assert json.loads((tmp_path / "sim.json").read_text())["bit_exact_fingerprint"] == written
+    monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "f" * 64)
+    report = fullsim.audit(out, n=1)  # changed code: within the tolerance, and says why
+    assert not report["exact"] and "code changed" in fullsim.audit_sentence(report)
+    fullsim.audit(out, n=2, record=True)  # reproduces to the last bit: the new code is bit-exact
+    assert json.loads((tmp_path / "sim.json").read_text())["bit_exact_fingerprint"] == "f" * 64
+    assert fullsim.audit(out, n=1)["exact"]
+    # code that moves the last digits: recorded, but the artifact is no longer bit-exact for it
+    real = fullsim.run_replicate
+
+    def nudged(key, s):
+        frame = real(key, s)
+        frame["estimate"] = frame["estimate"] * (1 + 1e-12)
+        return frame
+
+    monkeypatch.setattr(fullsim, "run_replicate", nudged)
+    monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "e" * 64)
+    with pytest.raises(fullsim.AuditError, match="column 'estimate'"):
+        fullsim.audit(out, n=1, exact=True)
+    fullsim.audit(out, n=2, record=True)
+    prov = json.loads((tmp_path / "sim.json").read_text())
+    assert prov["code_fingerprint"] == "e" * 64 and prov["bit_exact_fingerprint"] == "f" * 64
+    assert not fullsim.audit(out, n=1)["exact"]
+    # replicates appended by that code mix two codes: no code is bit-exact any more
+    fullsim.run_study(fullsim.plan([("baseline", "null", 3)]), out=out, workers=0, study=study, progress=False)
+    assert json.loads((tmp_path / "sim.json").read_text())["bit_exact_fingerprint"] is None
+    assert "mixes" in fullsim.audit_sentence(fullsim.audit(out, n=1))
+    # an edited replicate fails even in tolerance mode
+    _tamper(tmp_path, replicate=1)
+    with pytest.raises(fullsim.AuditError, match=r"replicate=1\).*digest"):
+        fullsim.audit(out, n=1)

@@ -186,3 +186,31 @@ def test_fast_path_reproduces_the_books_arm_effects(rng):
     assert ours[0, 0] == pytest.approx(book.loc["HRT - CON", "estimate"], abs=1e-4)
     assert ours[1, 0] == pytest.approx(book.loc["MIT - CON", "estimate"], abs=1e-4)
     assert ours[0, 1] == pytest.approx(book.loc["HRT - CON", "se"], rel=1e-2)
+
+
+def test_truncated_normal_matches_scipy_truncnorm():
+    """The fast path's age draws are scipy's truncnorm draws (same uniforms, same inversion)."""
+    from scipy import stats
+
+    a = TrialAssumptions()
+    ours = simstudy.fast._truncated_normal(np.random.default_rng(7), a.age_mean, a.age_sd, a.age_min, a.age_max, 4000)
+    ref = stats.truncnorm.rvs((a.age_min - a.age_mean) / a.age_sd, (a.age_max - a.age_mean) / a.age_sd,
+                              loc=a.age_mean, scale=a.age_sd, size=4000, random_state=np.random.default_rng(7))
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
+    assert ours.min() >= a.age_min and ours.max() <= a.age_max
+
+
+def test_fast_reml_unbalanced_groups_match_row_level_gls(rng):
+    """The sufficient-statistic REML criterion equals the row-level quasi-demeaned one at any ratio."""
+    from analysis.stats import random_intercept as ri
+
+    y, X, groups = _clustered_data(rng)
+    _, codes = np.unique(groups, return_inverse=True)
+    counts = np.bincount(codes).astype(float)
+    Z = np.column_stack([X, y])
+    gram, sizes, B, n_groups = ri._sufficient_statistics(Z, codes, counts)
+    means = np.stack([np.bincount(codes, weights=c) for c in Z.T], axis=1) / counts[:, None]
+    for lam in (0.0, 0.3, 5.0):
+        shrink = 1.0 - 1.0 / np.sqrt(1.0 + counts * lam)
+        W = Z - shrink[codes, None] * means[codes]
+        np.testing.assert_allclose(ri._cross_products(lam, gram, sizes, B), W.T @ W, rtol=1e-10, atol=1e-9)
