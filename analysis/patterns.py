@@ -340,18 +340,12 @@ def scan_connectivity(trial, scans: pd.DataFrame, rois: np.ndarray | None = None
     ndarray of shape (n_scans, k, k)
     """
     with single_threaded_blas():  # many small matrices: one thread is faster
-        stack = shrunk_covariances(NamedSeries(trial.iter_timeseries(scans), _scans_identity(trial, scans)),
-                                   standardize=True)
+        identity = trial.scans_identity(scans) if hasattr(trial, "scans_identity") else None
+        stack = shrunk_covariances(NamedSeries(trial.iter_timeseries(scans), identity), standardize=True)
         corr = unvectorize(connectivity_features(stack, "correlation"), diagonal=1.0)
     if rois is not None:
         corr = corr[:, rois][:, :, rois]
     return np.arctanh(np.clip(corr, -0.999999, 0.999999))
-
-
-def _scans_identity(trial, scans: pd.DataFrame) -> str | None:
-    """Name of a synthetic trial's scans for the disk cache (:meth:`analysis.trial.Trial.scans_identity`)."""
-    name = getattr(trial, "scans_identity", None)
-    return name(scans) if callable(name) else None
 
 
 class PrefrontalChange:

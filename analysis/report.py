@@ -75,6 +75,8 @@ class Result:
     unit: str
     description: str
     decimals: int
+    #: What the interval is, as the prose says it (``key_full``): a confidence interval unless stated.
+    interval: str = "95% CI"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +112,7 @@ def make_result(
     unit: str = "",
     description: str = "",
     decimals: int = 2,
+    interval: str = "95% CI",
 ) -> Result:
     """Validate and build a :class:`Result` (without displaying anything)."""
     _check_key(key)
@@ -125,7 +128,9 @@ def make_result(
             raise ValueError(f"result {key!r}: ci must be finite with low <= high, got {ci!r}")
     if not isinstance(decimals, int) or decimals < 0:
         raise ValueError(f"decimals must be a non-negative int, got {decimals!r}")
-    return Result(key, val, low, high, unit, description, decimals)
+    if not isinstance(interval, str) or not interval.strip():
+        raise ValueError(f"result {key!r}: interval must name the interval (e.g. '95% CI'), got {interval!r}")
+    return Result(key, val, low, high, unit, description, decimals, interval)
 
 
 def glue_strings(result: Result) -> dict[str, str]:
@@ -137,7 +142,7 @@ def glue_strings(result: Result) -> dict[str, str]:
     if result.ci_low is not None:
         ci = f"{format_number(result.ci_low, d)} to {format_number(result.ci_high, d)}"
         out[f"{result.key}_ci"] = ci
-        out[f"{result.key}_full"] = f"{value}{unit} (95% CI {ci})"
+        out[f"{result.key}_full"] = f"{value}{unit} ({result.interval} {ci})"
     else:
         out[f"{result.key}_ci"] = "n/a"
         out[f"{result.key}_full"] = f"{value}{unit}"
@@ -163,6 +168,7 @@ def record(
     unit: str = "",
     description: str = "",
     decimals: int = 2,
+    interval: str = "95% CI",
 ) -> Result:
     """Register a headline number and glue it for the prose.
 
@@ -180,14 +186,18 @@ def record(
         One short sentence saying what the number is.
     decimals : int
         Decimals used in the glued text (0 for counts).
+    interval : str, default="95% CI"
+        What ``ci`` is, as ``key_full`` names it (e.g. ``"95% Monte Carlo interval"`` for a
+        simulated rate's Monte Carlo error).
 
     Returns
     -------
     Result
         The validated record. Glued names: ``key`` (value), ``key_ci`` (``"a to b"``) and
-        ``key_full`` (``"v unit (95% CI a to b)"``).
+        ``key_full`` (``"v unit (95% CI a to b)"``, with ``interval`` in place of "95% CI").
     """
-    result = make_result(key, value, ci=ci, unit=unit, description=description, decimals=decimals)
+    result = make_result(key, value, ci=ci, unit=unit, description=description, decimals=decimals,
+                         interval=interval)
     strings = glue_strings(result)
     for i, (name, text) in enumerate(strings.items()):
         meta = {RESULT_METADATA_KEY: result.to_dict()} if i == 0 else None
@@ -197,7 +207,7 @@ def record(
 
 #: Columns of a results frame for :func:`record_frame` (``ci_low``/``ci_high``/``unit``/
 #: ``decimals``/``description`` optional).
-RESULT_FRAME_COLUMNS = ("key", "value", "ci_low", "ci_high", "unit", "decimals", "description")
+RESULT_FRAME_COLUMNS = ("key", "value", "ci_low", "ci_high", "unit", "decimals", "description", "interval")
 
 
 class RecordedResults(list):
@@ -213,7 +223,7 @@ def record_frame(results: pd.DataFrame) -> RecordedResults:
     Package functions that produce several numbers for a page return such a frame, so a notebook
     records them in one call instead of a loop. Columns: ``key`` and ``value`` (required),
     ``ci_low`` and ``ci_high`` (both or neither; NaN for no interval), ``unit``, ``decimals``,
-    ``description``.
+    ``description``, ``interval`` (what the interval is; default "95% CI").
     """
     if not isinstance(results, pd.DataFrame):
         raise TypeError(f"results must be a DataFrame, got {type(results).__name__}")
@@ -229,7 +239,8 @@ def record_frame(results: pd.DataFrame) -> RecordedResults:
         decimals = row.get("decimals", 2)
         out.append(record(str(row["key"]), row["value"], ci=ci, unit=str(row.get("unit", "") or ""),
                           description=str(row.get("description", "") or ""),
-                          decimals=2 if pd.isna(decimals) else int(decimals)))
+                          decimals=2 if pd.isna(decimals) else int(decimals),
+                          interval=str(row.get("interval") or "95% CI")))
     return out
 
 

@@ -40,7 +40,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping, Sequence
 
@@ -82,8 +81,6 @@ __all__ = [
     "scaled_assumptions",
     "train_clock",
     "measurement_from_clock",
-    "FastPathValidation",
-    "validate_fast_path",
     "main",
 ]
 
@@ -855,79 +852,6 @@ def measurement_from_clock(clock, trial) -> MeasurementModel:
     latent = scans[keys].merge(trial.truth[keys + ["brain_age"]], on=keys, how="left")["brain_age"]
     return MeasurementModel.fit(latent.to_numpy(float), predicted, scans["participant_id"].to_numpy(),
                                 mean_fd_mm=scans["mean_fd_mm"].to_numpy(float), correction=clock.correction_)
-
-
-@dataclass
-class FastPathValidation:
-    """Result of :func:`validate_fast_path`.
-
-    Attributes
-    ----------
-    full : DataFrame
-        Full-pipeline replicates: ``replicate, contrast, estimate, se`` and ``z`` (the estimate
-        standardised by the fast path's mean and SD for that contrast).
-    comparison : DataFrame
-        Per contrast: ``truth``, full-pipeline mean estimate and mean SE, fast-path mean
-        estimate, SD and mean SE, and the mean z of the full-pipeline replicates.
-    measurement : MeasurementModel
-        The clock's measurement model (fitted on a separate calibration trial).
-    seconds_full, seconds_fast : float
-        Wall time per replicate of each path.
-    """
-
-    full: pd.DataFrame
-    comparison: pd.DataFrame
-    measurement: MeasurementModel
-    seconds_full: float
-    seconds_fast: float
-
-
-def validate_fast_path(
-    n_full: int = 4,
-    *,
-    n_fast: int = 500,
-    n_per_arm: int = 50,
-    n_reference: int = 600,
-    scale: str = "beheshti",
-    assumptions: TrialAssumptions | None = None,
-    seed: int = 0,
-    clock=None,
-) -> FastPathValidation:
-    """Compare the fast path with the full pipeline on a small synthetic world.
-
-    A clock is trained on ``n_reference`` simulated adults (or ``clock`` is used), its
-    measurement model is fitted on one calibration trial, and then ``n_full`` independent
-    trials go through the full pipeline (:func:`full_pipeline_replicate`) while ``n_fast``
-    go through the fast path with the same assumptions. If the fast path is right, each
-    full-pipeline estimate is a draw from the fast path's sampling distribution (``z ~ N(0, 1)``).
-    """
-
-
-    base = TrialAssumptions() if assumptions is None else assumptions
-    world = scaled_assumptions(base, n_per_arm)
-    clock = train_clock(n_reference, seed=seed, assumptions=base) if clock is None else clock
-
-    model = measurement_from_clock(clock, simulate_trial(seed=seed + 10_000, assumptions=world))
-    start = time.perf_counter()
-    raw = np.stack([full_pipeline_replicate(seed + 10_001 + i, clock, world, scale=scale) for i in range(n_full)])
-    seconds_full = (time.perf_counter() - start) / n_full
-    start = time.perf_counter()
-    fast = run_simulation(n_fast, assumptions=world, measurement=model, scale=scale, seed=seed)
-    seconds_fast = (time.perf_counter() - start) / n_fast
-    full = _tidy(raw, true_contrasts(world), model.scale_factor(scale))[["replicate", "contrast", "estimate", "se", "truth"]]
-    spread = fast.replicates.groupby("contrast", sort=False)["estimate"].agg(["mean", "std"])
-    full["z"] = (full["estimate"] - full["contrast"].map(spread["mean"])) / full["contrast"].map(spread["std"])
-    fast_summary = fast.summary()
-    comparison = pd.DataFrame({
-        "truth": fast_summary["truth"],
-        "full_mean_estimate": full.groupby("contrast", sort=False)["estimate"].mean(),
-        "full_mean_se": full.groupby("contrast", sort=False)["se"].mean(),
-        "fast_mean_estimate": fast_summary["mean_estimate"],
-        "fast_sd": fast_summary["empirical_sd"],
-        "fast_mean_se": fast_summary["mean_se"],
-        "full_mean_z": full.groupby("contrast", sort=False)["z"].mean(),
-    })
-    return FastPathValidation(full, comparison, model, seconds_full, seconds_fast)
 
 
 def _as_arrays(scans: pd.DataFrame) -> dict[str, np.ndarray]:

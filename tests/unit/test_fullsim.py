@@ -363,7 +363,7 @@ def test_result_rows_bracket_each_rate_by_its_mc_interval_within_0_and_1():
     assert np.isnan(rows.loc["simulation.full_n_null", "ci_low"]) and "truncated to [0, 1]" in t1["description"]
 
 
-def test_bias_sentence_names_biased_contrasts_and_the_hrt_prefrontal_reason():
+def test_bias_sentence_names_biased_contrasts():
     def frame(bias_hrt, se_ratio=1.0):
         rows = []
         for contrast, bias in (("HRT-CON 12m", bias_hrt), ("MIT-CON 12m", 0.01)):
@@ -374,7 +374,8 @@ def test_bias_sentence_names_biased_contrasts_and_the_hrt_prefrontal_reason():
 
     text = fullsim.bias_sentence(frame(-0.29))
     assert "HRT-CON 12m by \u22120.29 y (Monte Carlo SE 0.02; truth \u22120.85 y" in text
-    assert "MIT-CON" not in text and "prefrontal" in text and "not too narrow intervals" in text
+    assert "MIT-CON 12m by" not in text and "not too narrow intervals" in text
+    assert "prefrontal" not in text  # a reason is given only from the clock's measured reading
     clean = fullsim.bias_sentence(frame(-0.01))
     assert "within 2 Monte Carlo SEs" in clean and "prefrontal" not in clean
     assert "not too narrow" not in fullsim.bias_sentence(frame(-0.29, se_ratio=0.7))
@@ -387,7 +388,7 @@ def test_coverage_reason_only_when_coverage_falls_short_through_bias():
                               "contrast": fullsim.PRIMARY_CONTRAST, "coverage": coverage, "coverage_mcse": 0.01,
                               "bias": bias, "bias_mcse": 0.02}])
 
-    assert "prefrontal" in fullsim.coverage_reason(frame(0.91, -0.29))
+    assert fullsim.coverage_reason(frame(0.91, -0.29)) == " (below 95% through bias, not too narrow intervals)"
     assert fullsim.coverage_reason(frame(0.94, -0.29)) == ""  # within Monte Carlo error of 95%
     assert fullsim.coverage_reason(frame(0.91, -0.01)) == ""  # short, but not through bias
     assert fullsim.coverage_reason(frame(0.91, -0.29).iloc[0:0]) == ""
@@ -429,3 +430,51 @@ def test_audit_is_bit_exact_only_for_the_code_and_machine_that_wrote_the_numbers
     _tamper(tmp_path, replicate=1)
     with pytest.raises(fullsim.AuditError, match=r"replicate=1\).*digest"):
         fullsim.audit(out, n=1)
+
+
+def test_clock_reading_is_zero_without_a_change_and_splits_into_its_parts(study):
+    null = fullsim.clock_reading(study, seeds=(5,), hypothesis="null", use_cache=False)
+    # untrained, without prefrontal signal and as simulated are the same scans: not a bit of difference
+    assert (null[["reading", "brain_age_part", "prefrontal_part"]] == 0).all().all()
+    alt = fullsim.clock_reading(study, seeds=(5, 6), hypothesis="alt", use_cache=False)
+    np.testing.assert_allclose(alt["reading"], alt["brain_age_part"] + alt["prefrontal_part"], atol=1e-12)
+    assert alt.loc["MIT-CON 12m", "prefrontal_part"] == 0 and alt.loc["HRT-CON 12m", "prefrontal_part"] != 0
+    np.testing.assert_allclose(alt.loc["HRT-MIT 12m", "reading"],
+                               alt.loc["HRT-CON 12m", "reading"] - alt.loc["MIT-CON 12m", "reading"], atol=1e-12)
+    assert np.isnan(alt.loc["HRT-MIT 24m", "per_latent_year"])  # no latent change to divide by
+    # a younger-looking brain: the clock reads the trained arms' latent change in its direction
+    assert alt.loc["MIT-CON 24m", "brain_age_part"] < 0
+    cole = fullsim.clock_reading(study, seeds=(5, 6), hypothesis="alt", scale="cole", use_cache=False)
+    np.testing.assert_allclose(cole["reading"], alt["reading"] * study.scale_factor["cole"] / study.scale_factor["none"])
+    with pytest.raises(ValueError, match="scale must be one of"):
+        fullsim.clock_reading(study, scale="smith")
+
+
+def test_against_reading_known_answer():
+    reading = pd.DataFrame({"truth": [-1.0], "reading": [-1.5], "reading_se": [0.0]},
+                           index=pd.Index(["HRT-CON 12m"], name="contrast"))
+    est = np.array([-1.5, -1.4, -1.6, -2.5])
+    table = pd.DataFrame({"scenario": "baseline", "hypothesis": "alt", "analysis": fullsim.PRIMARY_ANALYSIS,
+                          "contrast": "HRT-CON 12m", "replicate": range(4), "estimate": est, "se": 0.2})
+    out = fullsim.against_reading(table, reading).loc["HRT-CON 12m"]
+    assert out["n"] == 4 and out["mean_estimate"] == pytest.approx(-1.75)
+    assert out["bias_truth"] == pytest.approx(-0.75) and out["bias_reading"] == pytest.approx(-0.25)
+    assert out["bias_reading_se"] == pytest.approx(np.std(est, ddof=1) / 2)
+    assert out["coverage_reading"] == pytest.approx(0.75)  # |-2.5 + 1.5| = 1 > 1.96 * 0.2
+
+
+def test_bias_sentence_says_when_the_clock_reading_accounts_for_the_bias():
+    contrasts = pd.DataFrame({"scenario": "baseline", "hypothesis": "alt", "analysis": fullsim.PRIMARY_ANALYSIS,
+                              "contrast": ["HRT-CON 12m"], "n": [500], "truth": [-0.85], "bias": [-0.3],
+                              "bias_mcse": [0.02], "se_ratio": [1.0], "coverage": [0.90], "coverage_mcse": [0.01]})
+    reading = pd.DataFrame({"truth": [-0.85], "reading": [-1.13], "reading_se": [0.02], "brain_age_part": [-0.91],
+                            "prefrontal_part": [-0.22], "per_latent_year": [0.65], "scale_factor": [0.61]},
+                           index=pd.Index(["HRT-CON 12m"], name="contrast"))
+    versus = pd.DataFrame({"bias_reading": [0.01], "bias_reading_se": [0.03], "coverage_reading": [0.951]},
+                          index=reading.index)
+    text = fullsim.bias_sentence(contrasts, reading=reading, versus=versus)
+    assert "It is the truth, not the analysis" in text and "−0.22 y at 12m" in text and "0.65" in text
+    assert "0.951" in fullsim.coverage_reason(contrasts, versus=versus)
+    far = versus.assign(bias_reading=0.2)
+    assert "does not account for it either" in fullsim.bias_sentence(contrasts, reading=reading, versus=far)
+    assert fullsim.coverage_reason(contrasts, versus=far) == " (below 95% through bias, not too narrow intervals)"

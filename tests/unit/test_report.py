@@ -25,6 +25,12 @@ def test_glue_strings_with_and_without_ci():
     }
     count = report.make_result("cohort.n", 451, decimals=0, unit="people")
     assert report.glue_strings(count)["cohort.n_full"] == "451 people"
+    # a simulated rate's interval is named for what it is, not called a confidence interval
+    rate = report.make_result("simulation.x", 0.045, ci=(0.032, 0.058), decimals=3, interval="95% Monte Carlo interval")
+    assert report.glue_strings(rate)["simulation.x_full"] == "0.045 (95% Monte Carlo interval 0.032 to 0.058)"
+    assert rate.to_dict()["interval"] == "95% Monte Carlo interval"
+    with pytest.raises(ValueError, match="interval must name"):
+        report.make_result("simulation.x", 0.05, interval=" ")
 
 
 @pytest.mark.parametrize(
