@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["N_JOBS_ENV", "n_jobs", "parallel_map", "single_threaded_blas"]
+__all__ = ["N_JOBS_ENV", "n_jobs", "parallel_map", "row_blocks", "single_threaded_blas"]
 
 _CACHE: dict[int, ThreadpoolController] = {}
 
@@ -81,3 +82,18 @@ def parallel_map(function: Callable, items: Iterable, *, threads: bool = False) 
             return list(pool.map(function, items))
     parallel = Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=1)
     return parallel(delayed(_run_in_worker)(function, item) for item in items)
+
+
+def row_blocks(function: Callable, n_rows: int, *, min_rows: int = 64):
+    """``function(slice(0, n_rows))`` computed as row blocks on the available cores, stacked.
+
+    For array work whose rows are independent (a matrix product's rows, an element-wise map):
+    one block per worker thread, BLAS single-threaded in each, so the result has the same bits as
+    the one-piece call whatever the number of cores. Fewer than ``2 * min_rows`` rows: one block.
+    """
+    workers = n_jobs() if n_rows >= 2 * min_rows else 1
+    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
+    blocks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if len(blocks) == 1:
+        return function(blocks[0])
+    return np.concatenate(parallel_map(function, blocks, threads=True), axis=0)

@@ -11,6 +11,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
+from analysis._threads import row_blocks
+
 #: Model names a clock accepts.
 MODELS = ("ridge", "svr", "hgb")
 #: Default ridge penalties (features are standardised, so these are in comparable units).
@@ -36,8 +38,20 @@ def rbf_scale_kernel(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def _rbf(X: np.ndarray, Y: np.ndarray, gamma: float) -> np.ndarray:
-    squared = (X * X).sum(axis=1)[:, None] + (Y * Y).sum(axis=1)[None, :] - 2.0 * (X @ Y.T)
-    return np.exp(-gamma * squared)
+    """The RBF kernel block, its rows computed in blocks on the available cores.
+
+    Each row of the kernel depends on its row of ``X`` only, and single-threaded BLAS gives the
+    same bits for a row whatever block it is in, so the result is identical to the one-piece
+    product (tested) -- unlike threaded BLAS, whose products change in the last bits with the
+    thread count. 2,433 x 12,720 training rows: 1.1 s on 2 cores vs 2.0 s.
+    """
+    y_norms = (Y * Y).sum(axis=1)[None, :]
+
+    def block(rows: slice) -> np.ndarray:
+        part = X[rows]
+        return np.exp(-gamma * ((part * part).sum(axis=1)[:, None] + y_norms - 2.0 * (part @ Y.T)))
+
+    return row_blocks(block, len(X))
 
 
 class ScaleRBFSVR(RegressorMixin, BaseEstimator):

@@ -175,3 +175,16 @@ def test_a_synthetic_trials_scans_are_named_for_the_cache_and_real_ones_are_not(
     assert name != trial.scans_identity(trial.scans.iloc[1:])  # other scans, other name
     trial.source = "real"
     assert trial.scans_identity() is None
+
+
+def test_rbf_kernel_in_row_blocks_has_the_bits_of_the_one_piece_product(rng, monkeypatch):
+    from analysis import _threads
+    from analysis.clock.models import _rbf
+
+    X, Y = rng.normal(size=(301, 57)), rng.normal(size=(40, 57))
+    one_piece = np.exp(-0.01 * ((X * X).sum(axis=1)[:, None] + (Y * Y).sum(axis=1)[None, :] - 2.0 * (X @ Y.T)))
+    monkeypatch.setenv(_threads.N_JOBS_ENV, "2")
+    np.testing.assert_array_equal(_rbf(X, Y, 0.01), one_piece)
+    monkeypatch.setenv(_threads.N_JOBS_ENV, "3")  # any number of blocks
+    np.testing.assert_array_equal(_rbf(X, Y, 0.01), one_piece)
+    assert _threads.row_blocks(lambda rows: np.arange(10)[rows], 10).tolist() == list(range(10))  # one block
