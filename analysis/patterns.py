@@ -37,9 +37,9 @@ from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
 from analysis.connectome import (
-    COVARIANCE_CODE,
     NamedSeries,
     connectivity_features,
+    named_features,
     shrunk_covariances,
     unvectorize,
     vectorize,
@@ -140,30 +140,12 @@ def reference_features(n: int = 800, *, seed: int = 0, reference=None) -> tuple[
     series = reference.iter_timeseries()
     identity = getattr(series, "cache_identity", None)
 
-    def compute() -> np.ndarray:
+    if identity is None:
         with single_threaded_blas():  # many small matrices: one thread is faster
-            return connectivity_features(shrunk_covariances(series), "tangent")
-
-    features = compute() if identity is None else _cached_array(f"tangent-features|{identity}", compute)
+            features = connectivity_features(shrunk_covariances(series), "tangent")
+    else:  # the same embedding the clock is trained on: computed once per build
+        features = np.asarray(named_features(identity, "tangent", lambda: shrunk_covariances(series))[1])
     return features, reference.participants["age"].to_numpy(float), reference.atlas
-
-
-def _cached_array(identity: str, compute) -> np.ndarray:
-    """``compute()``, kept in ``data/cache/features`` under ``identity`` and the code digest.
-
-    For named (synthetic) cohorts only: the name and the code that simulates and embeds them
-    (:data:`analysis.connectome.COVARIANCE_CODE`) fix the array, so a rebuild reads it.
-    """
-    key = hashlib.sha256(f"{identity}|{code_digest(COVARIANCE_CODE)}".encode()).hexdigest()[:32]
-    path = cache_dir("features") / f"{key}.npy"
-    with cache_lock(path):
-        if path.exists():
-            return np.load(path)
-        array = compute()
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, array)
-        os.replace(tmp, path)
-        return array
 
 
 def clock_pattern(features: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, object]:

@@ -37,10 +37,10 @@ import pandas as pd
 
 from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest, env_path
 from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
-from analysis.clock.estimator import BrainAgeClock
+from analysis.clock.estimator import BrainAgeClock, fit_on_features
 from analysis.clock.models import MODELS
 from analysis.clock.persist import SavedClock, clock_from_bytes, clock_to_bytes, file_sha256, load_clock
-from analysis.connectome import KINDS, NamedSeries, shrunk_covariances
+from analysis.connectome import KINDS, NamedSeries, named_features, shrunk_covariances
 from analysis.report import ClockLabel
 from analysis.trial import simulate_reference
 from analysis.trial.reference import atlas_digest, atlas_name, cohort_summary, reference_from_env
@@ -352,8 +352,14 @@ def _fit(reference, connectivity: str, model: str, bias_correction: str, seed: i
         ref_series = reference.iter_timeseries()
     else:  # any object with participants and timeseries(pid)
         ref_series = _series(reference, list(reference.participants["participant_id"]))
-    return clock.fit(shrunk_covariances(ref_series, standardize=standardize),
-                     reference.participants["age"].to_numpy(float))
+    age = reference.participants["age"].to_numpy(float)
+    identity = getattr(ref_series, "cache_identity", None)
+    if identity is not None:  # a named cohort's features are shared by every clock and page that embeds it
+        features, Z = named_features(identity, connectivity,
+                                     lambda: shrunk_covariances(ref_series, standardize=standardize),
+                                     reference=clock.reference)
+        return fit_on_features(clock, features, Z, age)
+    return clock.fit(shrunk_covariances(ref_series, standardize=standardize), age)
 
 
 def _with_correction_ages(clock: BrainAgeClock, ages: tuple[float, float]) -> tuple[BrainAgeClock, int]:

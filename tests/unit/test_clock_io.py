@@ -191,3 +191,30 @@ def test_cli_fit_and_env(reference, tmp_path, monkeypatch, test_series, capsys):
     series, _ = test_series
     np.testing.assert_array_equal(saved.clock.predict(series), refit.predict(series))
     assert saved.training["digest"] == load_reference(folder).digest
+
+
+def test_named_reference_features_are_computed_once_and_fit_the_same_clock(tmp_path, monkeypatch):
+    """A named cohort's embedding is shared through the disk cache; the clock is the one clock.fit gives."""
+    import analysis._paths as paths
+    from analysis.clock import apply as clock_apply
+    from analysis.connectome import named_features, shrunk_covariances
+    from analysis.trial import simulate_reference
+
+    monkeypatch.setattr(paths, "data_dir", lambda: tmp_path)
+    ref = simulate_reference(60, seed=5)
+    age = ref.participants["age"].to_numpy(float)
+    calls = []
+
+    def stack():
+        calls.append(1)
+        return shrunk_covariances(ref.iter_timeseries())
+
+    step, first = named_features("cohort-a", "tangent", stack)
+    again_step, again = named_features("cohort-a", "tangent", stack)
+    assert len(calls) == 1 and np.array_equal(first, again)
+    np.testing.assert_array_equal(again_step.whitening_, step.whitening_)
+    fitted = clock_apply._fit(ref, "tangent", "ridge", "beheshti", 0)
+    direct = BrainAgeClock(connectivity="tangent", random_state=0).fit(shrunk_covariances(ref.iter_timeseries()), age)
+    np.testing.assert_array_equal(fitted.oof_predictions_, direct.oof_predictions_)
+    new = shrunk_covariances(simulate_reference(8, seed=6).iter_timeseries())
+    np.testing.assert_array_equal(fitted.predict(new), direct.predict(new))
