@@ -249,6 +249,29 @@ def _execute_in_child(path: str, timeout: int):
     return path, nb, None, time.perf_counter() - start
 
 
+def execute_each(paths: list[Path], *, jobs: int | None = None, timeout: int = EXECUTION_TIMEOUT
+                 ) -> list[tuple[str, object, str | None]]:
+    """Execute notebooks in fresh kernels, ``jobs`` at a time, without the execution cache.
+
+    For runs on other data (the tests' two-arm trial, the real-data layout): the environment
+    (``BRAINCLOCK_TRIAL_DIR`` ...) is read when the workers start. On small fixtures a notebook is
+    mostly single-threaded (imports, model fits, figures), so two at a time use both cores
+    (default ``jobs``: the usable cores, at most 2). Returns ``(name, notebook or None, error or
+    None)`` per path, in the order given; a failure is returned, not raised.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from analysis._threads import n_jobs
+
+    paths = [Path(p).resolve() for p in paths]
+    jobs = max(1, min(jobs or n_jobs(), len(paths)))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        done = list(pool.map(_execute_in_child, [str(p) for p in paths], [timeout] * len(paths)))
+    return [(Path(path).stem, nb, error) for path, nb, error, _ in done]
+
+
 def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int = EXECUTION_TIMEOUT,
                 verbose: bool = True) -> dict[str, str]:
     """Execute every notebook without a cached execution, ``jobs`` at a time; cache the results.

@@ -51,14 +51,13 @@ def executed(two_arm_dirs, tmp_path_factory):
         mp.setenv("BRAINCLOCK_REFERENCE_DIR", str(reference_dir))
         mp.delenv("BRAINCLOCK_CLOCK", raising=False)
         mp.setenv("PYTHONPATH", str(PROJECT_ROOT))  # the kernel imports this checkout's package
-        for name in TRIAL_NOTEBOOKS:
-            try:
-                nb = _bookbuild.execute_notebook(PROJECT_ROOT / "notebooks" / f"{name}.py", cache=False)
-            except _bookbuild.NotebookExecutionError as err:
-                failures[name] = str(err)
-                continue
-            nbformat.write(nb, outputs / f"{name}.ipynb")
-            notebooks.append((f"notebooks/{name}", nb))
+        runs = _bookbuild.execute_each([PROJECT_ROOT / "notebooks" / f"{name}.py" for name in TRIAL_NOTEBOOKS])
+    for name, nb, error in runs:
+        if error is not None:
+            failures[name] = error
+            continue
+        nbformat.write(nb, outputs / f"{name}.ipynb")
+        notebooks.append((f"notebooks/{name}", nb))
     registry = report.collect_notebooks(notebooks)
     (outputs / "results.json").write_text(json.dumps(registry, indent=2))
     return outputs, registry, failures

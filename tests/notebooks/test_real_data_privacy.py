@@ -63,15 +63,13 @@ def executed_on_real_layout(real_layout_dir, saved_clock, tmp_path_factory):
         mp.setenv("BRAINCLOCK_TRIAL_DIR", str(real_layout_dir))
         mp.setenv("BRAINCLOCK_CLOCK", str(saved_clock))
         mp.delenv("BRAINCLOCK_REFERENCE_DIR", raising=False)
-        executed = []
-        for name in TRIAL_NOTEBOOKS:
-            path = PROJECT_ROOT / "notebooks" / f"{name}.py"
-            try:
-                nb = _bookbuild.execute_notebook(path, cache=False)
-            except _bookbuild.NotebookExecutionError as err:
-                pytest.fail(f"on a real-layout trial directory: {err}", pytrace=False)
-            nbformat.write(nb, outputs / f"{name}.ipynb")
-            executed.append((f"notebooks/{name}", nb))
+        runs = _bookbuild.execute_each([PROJECT_ROOT / "notebooks" / f"{name}.py" for name in TRIAL_NOTEBOOKS])
+    executed = []
+    for name, nb, error in runs:
+        if error is not None:
+            pytest.fail(f"on a real-layout trial directory: {error}", pytrace=False)
+        nbformat.write(nb, outputs / f"{name}.ipynb")
+        executed.append((f"notebooks/{name}", nb))
     registry = report.collect_notebooks(executed)
     (outputs / "results.json").write_text(json.dumps(registry, indent=2))
     return outputs

@@ -112,6 +112,19 @@ def test_execute_all_runs_uncached_notebooks_in_parallel_caches_them_and_reports
     assert _bookbuild.execute_all(2, [good, cached], verbose=False) == {}  # everything cached: nothing runs
 
 
+def test_execute_each_runs_in_order_reads_the_environment_and_reports_failures(monkeypatch, tmp_path):
+    monkeypatch.setattr(_bookbuild, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setenv("BRAINCLOCK_TEST_VALUE", "seven")
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text("# %%\nimport os\nprint(os.environ['BRAINCLOCK_TEST_VALUE'])\n")
+    bad.write_text("# %%\nraise RuntimeError('broken cell')\n")
+    runs = _bookbuild.execute_each([bad, good], jobs=2)
+    assert [name for name, _, _ in runs] == ["bad", "good"]
+    assert runs[0][1] is None and "broken cell" in runs[0][2]
+    assert runs[1][2] is None and runs[1][1].cells[0].outputs[0]["text"].strip() == "seven"
+    assert _bookbuild.cached_execution(good) is None  # never cached: runs on other data
+
+
 def test_execution_order_puts_the_longest_notebooks_first(monkeypatch, tmp_path):
     monkeypatch.setattr(_bookbuild, "TIMES_FILE", tmp_path / "seconds.json")
     (tmp_path / "seconds.json").write_text('{"a": 1.0, "b": 30.0}')
