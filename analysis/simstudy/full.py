@@ -1552,14 +1552,15 @@ def clock_reading(study: Study, *, seeds: Sequence[int] = READING_SEEDS, hypothe
     unit = study.scale_factor[scale] / study.scale_factor["none"]
     parts = ["total", "brain_age_part", "prefrontal_part"]
     per_arm = scans.groupby(["arm", "month"])
-    mean, se, n = per_arm[parts + ["latent_effect"]].mean() * unit, per_arm["total"].sem() * unit, per_arm.size()
+    mean, se, n = per_arm[parts].mean() * unit, per_arm["total"].sem() * unit, per_arm.size()
+    latent_effect = per_arm["latent_effect"].mean()
     a = world(hypothesis, study.n_per_arm)
     truth = dict(zip(simstudy.CONTRASTS, simstudy.true_contrasts(a) * study.scale_factor[scale]))
     rows = {}
     for name, (x, y, m) in simstudy.CONTRASTS.items():
         def arm(column, who):
             return 0.0 if who == "CON" else float(mean.loc[(who, m), column])
-        latent = (arm("latent_effect", x) - arm("latent_effect", y)) / unit
+        latent = sum(sign * float(latent_effect.loc[(w, m)]) for w, sign in ((x, 1), (y, -1)) if w != "CON")
         brain = arm("brain_age_part", x) - arm("brain_age_part", y)
         rows[name] = {
             "truth": truth[name], "reading": arm("total", x) - arm("total", y),
@@ -1575,12 +1576,11 @@ def against_reading(table: pd.DataFrame, reading: pd.DataFrame, *, analysis: str
                     scenario: str = "baseline", hypothesis: str = "alt") -> pd.DataFrame:
     """Bias and 95% CI coverage of the stored estimates against the clock's reading of each contrast.
 
-    ``bias_se`` combines the Monte Carlo SE of the mean estimate and the reading's own SE; the
+    ``bias_reading_se`` combines the Monte Carlo SE of the mean estimate and the reading's own SE; the
     coverage counts intervals containing the reading (its own uncertainty, ~1/20 of a trial's SE,
     is ignored there).
     """
-    rows = table[(table["scenario"] == scenario) & (table["hypothesis"] == hypothesis)
-                 & (table["analysis"] == analysis)]
+    rows = _primary_rows(table, analysis, scenario, hypothesis)
     out = {}
     for name, g in rows.groupby("contrast", sort=False):
         r = reading.loc[name]
