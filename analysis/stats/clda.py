@@ -290,7 +290,10 @@ def clda(
     start[np.diag_indices(V)] = np.where(np.diag(start) > 0, np.diag(start), total)
 
     def objective(theta: np.ndarray) -> float:
-        value = -gls.loglik(_sigma_from_theta(theta, covariance, V), reml)
+        # a line search may try a step whose exp() overflows or whose covariance is singular: such a
+        # point is rejected by its value (1e300), so NumPy's floating-point warnings about it are noise
+        with np.errstate(all="ignore"):
+            value = -gls.loglik(_sigma_from_theta(theta, covariance, V), reml)
         return value if np.isfinite(value) else 1e300
 
     theta0 = _theta_start(start, covariance)

@@ -7,6 +7,7 @@ the pipeline is the same at any size.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -478,3 +479,29 @@ def test_bias_sentence_says_when_the_clock_reading_accounts_for_the_bias():
     far = versus.assign(bias_reading=0.2)
     assert "does not account for it either" in fullsim.bias_sentence(contrasts, reading=reading, versus=far)
     assert fullsim.coverage_reason(contrasts, versus=far) == " (below 95% through bias, not too narrow intervals)"
+
+
+def test_audit_tolerance_passes_platform_noise_fails_a_real_change_and_keeps_warnings(study, tmp_path, monkeypatch):
+    out = tmp_path / "sim"
+    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
+    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+    real = fullsim.run_replicate
+
+    def rerun(relative):
+        def run(key, s):
+            warnings.warn("overflow on this platform's path", RuntimeWarning)
+            frame = real(key, s)
+            frame["estimate"] = frame["estimate"] * (1 + relative)
+            return frame
+        return run
+
+    monkeypatch.setattr(fullsim, "run_replicate", rerun(3e-6))  # the optimiser's noise across BLAS kernels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches stderr (a book build fails on any)
+        report = fullsim.audit(out, n=2, exact=False)
+    assert not report["exact"] and 0 < report["max_abs_difference"] < fullsim.AUDIT_TOLERANCE
+    assert report["warnings"] == ["RuntimeWarning: overflow on this platform's path"]
+    assert "1 distinct warning: RuntimeWarning: overflow" in fullsim.audit_sentence(report)
+    monkeypatch.setattr(fullsim, "run_replicate", rerun(1e-3))  # a change the page's numbers would show
+    with pytest.raises(fullsim.AuditError, match=r"column 'estimate'.*tolerance 0.0001 check"):
+        fullsim.audit(out, n=1, exact=False)
