@@ -273,6 +273,7 @@ report.table(fidelity.set_index(["hypothesis", "contrast"])[
 # %% tags=["hide-input"]
 verdicts = summary_full["verdicts"]
 report.glue_text("simulation.scenario_recommendation", full.recommendation(verdicts))
+report.glue_text("simulation.motion_sentence", full.motion_sentence(verdicts) or "The motion world has not been run yet.")
 report.table(verdicts.set_index(["scenario", "analysis"])[
     ["n_type1", "type1_error", "type1_error_mcse", "n_coverage", "coverage_95", "coverage_95_mcse", "bias",
      "fraction_seen", "verdict", "recommendation"]], "simulation-scenarios", decimals=3,
@@ -291,6 +292,15 @@ report.figure("sim-scenarios", figures.simulation_scenarios(verdicts),
 # ```
 #
 # **What the page recommends.** {glue:text}`simulation.scenario_recommendation`
+#
+# **Head motion.** {glue:text}`simulation.motion_sentence` The clock reads head motion as age (the
+# motion slope *c* of its measurement model, above), so trainees who lie stiller at follow-up look
+# younger to it, and a model that adjusts for motion at baseline only, as the analysis plan
+# prescribes for its primary analysis, credits that to training. Adjusting for motion at every scan
+# removes the artefact here because in this world motion changes only the measurement; in a real
+# trial motion at follow-up is measured after randomisation, so the plan keeps that model as a
+# sensitivity analysis rather than the primary one. A gap between the two analyses on real data is
+# the warning sign, and FD by arm and visit (page 03) is the first thing to report.
 #
 # ## The fast path
 #

@@ -136,6 +136,12 @@ CONFIRMATORY = tuple(c for family in FAMILIES for c in family)
 ANALYSES = {"clda_beheshti": "beheshti", "mixed_beheshti": "beheshti", "mixed_cole": "cole",
             "mixed_none": "none", "ancova_beheshti": "beheshti"}
 PRIMARY_ANALYSIS = "clda_beheshti"
+#: The analyses in words (for the page's recommendations).
+ANALYSIS_NAMES = {"clda_beheshti": "the primary CLDA (head motion at baseline only)",
+                  "mixed_beheshti": "the random-intercept model with head motion at every scan (Beheshti gap)",
+                  "mixed_cole": "the random-intercept model with head motion at every scan (Cole gap)",
+                  "mixed_none": "the random-intercept model with head motion at every scan (uncorrected gap)",
+                  "ancova_beheshti": "the per-visit ANCOVA"}
 #: The analysis the fast path is compared with: the random-intercept model it simulates and fits.
 FAST_PATH_ANALYSIS = "mixed_beheshti"
 PRIMARY_CONTRAST = "HRT-CON 12m"
@@ -1332,7 +1338,7 @@ REMEDIES = {
     "slopes": "model the within-person correlation (random slopes or unstructured covariance) or use cluster-robust SEs",
     "offaxis": "report effects on the clock's scale only; a clock sees only the part of a change along its age axis, so do not read them as latent years",
     "drift": "keep visit effects in the model and harmonise scanners; arm contrasts are protected by randomisation",
-    "motion": "stricter motion scrubbing / matching and motion-adjusted sensitivity analyses; report FD by arm and visit",
+    "motion": "report head motion (FD) by arm and visit and, beside the primary analysis, the plan's sensitivity model with head motion at every scan; scrub or match motion more strictly",
 }
 
 
@@ -1716,18 +1722,51 @@ def fast_path_sentence(verdicts: pd.DataFrame, *, margin_sd: float = 0.10, margi
             "SEs of the full-pipeline study are still too wide to tell.")
 
 
+def motion_sentence(verdicts: pd.DataFrame, *, adjusted: str = FAST_PATH_ANALYSIS) -> str:
+    """The motion world's primary analysis beside the model adjusting for head motion at every scan.
+
+    Rates with 95% Monte Carlo intervals (±1.96 MC SE, truncated to [0, 1]); empty when the
+    motion world has not been run for both analyses.
+    """
+    rows = verdicts[verdicts["scenario"] == "motion"].set_index("analysis")
+    if PRIMARY_ANALYSIS not in rows.index or adjusted not in rows.index:
+        return ""
+
+    def rate(r: pd.Series, what: str) -> str:
+        value, se = float(r[what]), float(r[f"{what}_mcse"])
+        if np.isnan(value):
+            return "not assessed"
+        low, high = max(0.0, value - 1.96 * se), min(1.0, value + 1.96 * se)
+        return f"{value:.3f} ({low:.3f} to {high:.3f})"
+
+    p, a = rows.loc[PRIMARY_ANALYSIS], rows.loc[adjusted]
+    ratio = SCENARIOS["motion"].motion_ratio_training
+    return (f"In the motion world (the training arms' head motion at follow-up scaled by {ratio:g}), the primary "
+            f"analysis's type-I error is {rate(p, 'type1_error')} and its coverage {rate(p, 'coverage_95')}; "
+            f"{ANALYSIS_NAMES[adjusted].split(' (')[0]} has {rate(a, 'type1_error')} and "
+            f"{rate(a, 'coverage_95')} (95% Monte Carlo intervals).")
+
+
 def recommendation(verdicts: pd.DataFrame, *, analysis: str = PRIMARY_ANALYSIS) -> str:
     """What the page recommends, from :func:`scenario_verdicts` (the primary analysis's rows)."""
+    kept = "keeps type-I error and coverage"
     v = verdicts[(verdicts["analysis"] == analysis) & (verdicts["scenario"] != "baseline")]
-    keeps = v.loc[v["verdict"] == "keeps type-I error and coverage", "scenario"].tolist()
+    keeps = v.loc[v["verdict"] == kept, "scenario"].tolist()
     fails = v[v["verdict"].str.contains("inflates|below nominal")]
     open_ = v[~v["scenario"].isin(keeps) & ~v["scenario"].isin(fails["scenario"])]
+
+    def others_keep(scenario: str) -> str:  # the analyses that hold where the primary one fails
+        ok = verdicts[(verdicts["scenario"] == scenario) & (verdicts["analysis"] != analysis)
+                      & (verdicts["verdict"] == kept)]["analysis"]
+        names = list(dict.fromkeys(ANALYSIS_NAMES.get(a, a).split(" (")[0] for a in ok))
+        return f"; {' and '.join(names)} {'keep' if len(names) > 1 else 'keeps'} both there" if names else ""
+
     parts = []
     if keeps:
         parts.append("the primary analysis keeps type-I error and coverage under " + ", ".join(keeps))
     if len(fails):
-        parts.append("it fails under " + "; ".join(f"{r.scenario} ({r.verdict}: {r.recommendation})"
-                                                    for r in fails.itertuples()))
+        parts.append("it fails under " + "; ".join(f"{r.scenario} ({r.verdict}: {r.recommendation}"
+                                                    f"{others_keep(r.scenario)})" for r in fails.itertuples()))
     if len(open_):
         parts.append("under " + ", ".join(open_["scenario"]) + " the Monte Carlo error is still too wide for a "
                      "verdict either way (or the departure is only conservative)")

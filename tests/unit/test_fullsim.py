@@ -505,3 +505,37 @@ def test_audit_tolerance_passes_platform_noise_fails_a_real_change_and_keeps_war
     monkeypatch.setattr(fullsim, "run_replicate", rerun(1e-3))  # a change the page's numbers would show
     with pytest.raises(fullsim.AuditError, match=r"column 'estimate'.*tolerance 0.0001 check"):
         fullsim.audit(out, n=1, exact=False)
+
+
+def test_recommendation_names_what_fails_and_what_holds_there():
+    def row(scenario, analysis, t1, cov):
+        return {"scenario": scenario, "analysis": analysis, "type1_error": t1, "type1_error_mcse": 0.01,
+                "coverage_95": cov, "coverage_95_mcse": 0.01, "n_type1": 300, "n_coverage": 300}
+
+    rows = [row("baseline", "clda_beheshti", 0.05, 0.95), row("drift", "clda_beheshti", 0.05, 0.95),
+            row("motion", "clda_beheshti", 0.17, 0.69), row("motion", "mixed_beheshti", 0.03, 0.93),
+            row("motion", "mixed_cole", 0.03, 0.93), row("motion", "ancova_beheshti", 0.11, 0.85),
+            row("slopes", "clda_beheshti", 0.06, 0.94)]
+    frame = pd.DataFrame(rows)
+    frame["verdict"] = [fullsim.verdict(r.type1_error, r.type1_error_mcse, r.coverage_95, r.coverage_95_mcse)
+                        for r in frame.itertuples()]
+    frame["recommendation"] = [fullsim.REMEDIES[s] if not v.startswith("keeps") else "trustworthy here"
+                               for s, v in zip(frame["scenario"], frame["verdict"])]
+    text = fullsim.recommendation(frame)
+    assert text.startswith("The primary analysis keeps type-I error and coverage under drift, slopes; it fails "
+                           "under motion (inflates type-I error; coverage below nominal: report head motion")
+    # the two random-intercept rows are one model on two scales: named once; the failing ANCOVA not at all
+    assert "the random-intercept model with head motion at every scan keeps both there)" in text
+    assert "ANCOVA" not in text
+
+
+def test_motion_sentence_puts_the_adjusted_model_beside_the_primary():
+    frame = pd.DataFrame([
+        {"scenario": "motion", "analysis": "clda_beheshti", "type1_error": 0.17, "type1_error_mcse": 0.02,
+         "coverage_95": 0.69, "coverage_95_mcse": 0.03},
+        {"scenario": "motion", "analysis": "mixed_beheshti", "type1_error": 0.03, "type1_error_mcse": 0.02,
+         "coverage_95": 0.999, "coverage_95_mcse": 0.01}])
+    text = fullsim.motion_sentence(frame)
+    assert "scaled by 0.7" in text and "type-I error is 0.170 (0.131 to 0.209)" in text
+    assert "has 0.030 (0.000 to 0.069) and 0.999 (0.979 to 1.000)" in text  # truncated to [0, 1]
+    assert fullsim.motion_sentence(frame.iloc[:1]) == ""  # not run for both: nothing to say
