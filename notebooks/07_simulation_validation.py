@@ -268,7 +268,11 @@ report.table(fidelity.set_index(["hypothesis", "contrast"])[
 # changes only prefrontal connectivity, off the clock's age axis (**offaxis**; its type-I error is
 # the baseline null world's, since without an effect nothing is off-axis), a global scanner drift at
 # 24 months (**drift**), and trainees who move less in the scanner (**motion**). The verdict words
-# are chosen by `analysis.simstudy.full.verdict` from each rate and its Monte Carlo SE.
+# are chosen by `analysis.simstudy.full.verdict` from each rate and its Monte Carlo SE, against the
+# nominal 5% and 95%. Coverage here is of the latent truth, which even the baseline world covers
+# only at {glue:text}`simulation.full_coverage_95` (the clock reads less than a latent year: see
+# "Which truth?" above), so read each scenario's coverage against the baseline row as well; a
+# scenario with a few hundred replicates cannot tell such a shortfall from 95%.
 
 # %% tags=["hide-input"]
 verdicts = summary_full["verdicts"]
