@@ -237,10 +237,12 @@ def record_frame(results: pd.DataFrame) -> RecordedResults:
         low, high = row.get("ci_low", np.nan), row.get("ci_high", np.nan)
         ci = None if low is None or high is None or pd.isna(low) or pd.isna(high) else (float(low), float(high))
         decimals = row.get("decimals", 2)
+        interval = row.get("interval")  # NaN where the frame joins rows that name no interval
         out.append(record(str(row["key"]), row["value"], ci=ci, unit=str(row.get("unit", "") or ""),
                           description=str(row.get("description", "") or ""),
                           decimals=2 if pd.isna(decimals) else int(decimals),
-                          interval=str(row.get("interval") or "95% CI")))
+                          interval="95% CI" if interval is None or pd.isna(interval) or not str(interval).strip()
+                          else str(interval)))
     return out
 
 

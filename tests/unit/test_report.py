@@ -122,6 +122,11 @@ def test_record_frame_records_each_row_with_its_interval(monkeypatch):
     assert [r.key for r in results] == ["a.one", "a.two"]
     assert results[0].ci_low == 0.5 and results[0].ci_high == 1.5 and results[1].ci_low is None
     assert glued["a.two"] == "3" and glued["a.one"] == "1.0"
+    # a frame joined from rows that name their interval and rows that do not: NaN means the default
+    mixed = pd.concat([frame.iloc[:1], frame.iloc[:1].assign(key="a.three", interval="95% Monte Carlo interval")])
+    report.record_frame(mixed)
+    assert glued["a.one_full"] == "1.0 y (95% CI 0.5 to 1.5)"
+    assert glued["a.three_full"] == "1.0 y (95% Monte Carlo interval 0.5 to 1.5)"
     with pytest.raises(ValueError, match="unknown columns \\['p'\\]"):
         report.record_frame(frame.assign(p=0.1))
 
