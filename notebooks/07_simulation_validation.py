@@ -179,8 +179,7 @@ report.glue_text("simulation.full_coverage_reason",
 if len(versus):
     hrt = versus.loc[full.PRIMARY_CONTRAST]
     report.record("simulation.full_coverage_reading", hrt["coverage_reading"],
-                  ci=(max(0.0, hrt["coverage_reading"] - 1.96 * hrt["coverage_reading_mcse"]),
-                      min(1.0, hrt["coverage_reading"] + 1.96 * hrt["coverage_reading_mcse"])), decimals=3,
+                  ci=full.mc_interval(hrt["coverage_reading"], hrt["coverage_reading_mcse"]), decimals=3,
                   description="Full pipeline: coverage of the clock's reading of HRT-CON at 12 months by the primary "
                               "analysis's 95% CI (published effects) [interval: 95% Monte Carlo interval]",
                   interval="95% Monte Carlo interval")
@@ -354,14 +353,14 @@ report.table(shown, "simulation-operating-characteristics", decimals=3,
 beh = summary.loc["beheshti"]
 hrt = beh.loc["HRT-CON 12m"]
 coverage, mcse_cov = float(hrt["coverage"]), float(hrt["coverage_mcse"])
-report.record("simulation.coverage_95", coverage, ci=(coverage - 1.96 * mcse_cov, coverage + 1.96 * mcse_cov),
+report.record("simulation.coverage_95", coverage, ci=full.mc_interval(coverage, mcse_cov),
               decimals=3, description="Coverage of the nominal 95% CI of HRT-CON at 12 months (Monte Carlo CI)",
               interval="95% Monte Carlo interval")
 report.record("simulation.coverage_95_all", float(beh["coverage"].mean()), decimals=3,
               description="Coverage of nominal 95% CIs, mean over the six contrasts")
 power = float(hrt["rejection"])
 report.record("simulation.power_lisa", power,
-              ci=(power - 1.96 * hrt["rejection_mcse"], power + 1.96 * hrt["rejection_mcse"]), decimals=2,
+              ci=full.mc_interval(power, hrt["rejection_mcse"]), decimals=2,
               description="Power to detect HRT-CON at 12 months with LISA's sample size (Beheshti scale)",
               interval="95% Monte Carlo interval")
 report.record("simulation.bias_hrt_12m", hrt["bias"], unit="y", decimals=3,
@@ -412,7 +411,7 @@ null = simstudy.run_simulation(N_REPLICATES, assumptions=TrialAssumptions.null()
 null_summary = null.summary()
 t1 = null_summary.loc["HRT-CON 12m"]
 report.record("simulation.type1_error", t1["rejection"],
-              ci=(t1["rejection"] - 1.96 * t1["rejection_mcse"], t1["rejection"] + 1.96 * t1["rejection_mcse"]),
+              ci=full.mc_interval(t1["rejection"], t1["rejection_mcse"]),
               decimals=3, description="Type-I error of the HRT-CON 12-month test under a null trial (Monte Carlo CI)",
               interval="95% Monte Carlo interval")
 mean_t1 = float(null_summary["rejection"].mean())
@@ -498,8 +497,7 @@ readings = simstudy.effect_readings(measurement, effect=-1.40, n_replicates=N_RE
                                     grid_replicates=300, seed=SEED, n_jobs=N_JOBS)
 clock_reading = readings.loc["clock scale"]
 report.record("simulation.power_lisa_clock_scale", clock_reading["power"],
-              ci=(clock_reading["power"] - 1.96 * clock_reading["power_mcse"],
-                  clock_reading["power"] + 1.96 * clock_reading["power_mcse"]), decimals=2,
+              ci=full.mc_interval(clock_reading["power"], clock_reading["power_mcse"]), decimals=2,
               description="Power to detect HRT-CON at 12 months with LISA's size if -1.40 y is the effect on the "
                           "clock's (Beheshti) scale (fast path; interval: 95% Monte Carlo interval)",
               interval="95% Monte Carlo interval")

@@ -136,11 +136,11 @@ CONFIRMATORY = tuple(c for family in FAMILIES for c in family)
 ANALYSES = {"clda_beheshti": "beheshti", "mixed_beheshti": "beheshti", "mixed_cole": "cole",
             "mixed_none": "none", "ancova_beheshti": "beheshti"}
 PRIMARY_ANALYSIS = "clda_beheshti"
-#: The analyses in words (for the page's recommendations).
-ANALYSIS_NAMES = {"clda_beheshti": "the primary CLDA (head motion at baseline only)",
-                  "mixed_beheshti": "the random-intercept model with head motion at every scan (Beheshti gap)",
-                  "mixed_cole": "the random-intercept model with head motion at every scan (Cole gap)",
-                  "mixed_none": "the random-intercept model with head motion at every scan (uncorrected gap)",
+#: The model of each analysis in words (for the page's recommendations; the scales share a model).
+ANALYSIS_NAMES = {"clda_beheshti": "the primary CLDA",
+                  "mixed_beheshti": "the random-intercept model with head motion at every scan",
+                  "mixed_cole": "the random-intercept model with head motion at every scan",
+                  "mixed_none": "the random-intercept model with head motion at every scan",
                   "ancova_beheshti": "the per-visit ANCOVA"}
 #: The analysis the fast path is compared with: the random-intercept model it simulates and fits.
 FAST_PATH_ANALYSIS = "mixed_beheshti"
@@ -1425,6 +1425,12 @@ _DESCRIPTIONS = {
 _MC = " [interval: 95% Monte Carlo interval, value +/- 1.96 MC SE, truncated to [0, 1]]"
 
 
+def mc_interval(rate: float, mcse: float) -> tuple[float, float]:
+    """95% Monte Carlo interval of a simulated rate: rate +/- 1.96 MC SE, truncated to [0, 1]
+    (a bracket beyond [0, 1] would name impossible rates)."""
+    return max(0.0, rate - _Z95 * mcse), min(1.0, rate + _Z95 * mcse)
+
+
 def result_rows(values: Mapping[str, float], *, prefix: str = "simulation.") -> pd.DataFrame:
     """:func:`result_values` as a frame for ``report.record_frame``: each rate with its 95% Monte
     Carlo interval (value +/- 1.96 MC SE truncated to [0, 1], said in the description); NaN values are left out
@@ -1444,10 +1450,8 @@ def result_rows(values: Mapping[str, float], *, prefix: str = "simulation.") -> 
                        if scenario == "offaxis" and what == "type1_error" else ""))
             decimals, unit = 3, ""
         has_ci = np.isfinite(mcse)
-        rows.append({"key": prefix + name, "value": float(value),
-                     # every interval here is of a rate: a bracket beyond [0, 1] would name impossible rates
-                     "ci_low": max(0.0, value - _Z95 * mcse) if has_ci else np.nan,
-                     "ci_high": min(1.0, value + _Z95 * mcse) if has_ci else np.nan,
+        low, high = mc_interval(value, mcse) if has_ci else (np.nan, np.nan)
+        rows.append({"key": prefix + name, "value": float(value), "ci_low": low, "ci_high": high,
                      "unit": unit, "decimals": decimals, "description": text + (_MC if has_ci else ""),
                      "interval": "95% Monte Carlo interval"})
     return pd.DataFrame(rows)
@@ -1736,14 +1740,14 @@ def motion_sentence(verdicts: pd.DataFrame, *, adjusted: str = FAST_PATH_ANALYSI
         value, se = float(r[what]), float(r[f"{what}_mcse"])
         if np.isnan(value):
             return "not assessed"
-        low, high = max(0.0, value - 1.96 * se), min(1.0, value + 1.96 * se)
+        low, high = mc_interval(value, se)
         return f"{value:.3f} ({low:.3f} to {high:.3f})"
 
     p, a = rows.loc[PRIMARY_ANALYSIS], rows.loc[adjusted]
     ratio = SCENARIOS["motion"].motion_ratio_training
     return (f"In the motion world (the training arms' head motion at follow-up scaled by {ratio:g}), the primary "
             f"analysis's type-I error is {rate(p, 'type1_error')} and its coverage {rate(p, 'coverage_95')}; "
-            f"{ANALYSIS_NAMES[adjusted].split(' (')[0]} has {rate(a, 'type1_error')} and "
+            f"{ANALYSIS_NAMES[adjusted]} has {rate(a, 'type1_error')} and "
             f"{rate(a, 'coverage_95')} (95% Monte Carlo intervals).")
 
 
@@ -1758,7 +1762,7 @@ def recommendation(verdicts: pd.DataFrame, *, analysis: str = PRIMARY_ANALYSIS) 
     def others_keep(scenario: str) -> str:  # the analyses that hold where the primary one fails
         ok = verdicts[(verdicts["scenario"] == scenario) & (verdicts["analysis"] != analysis)
                       & (verdicts["verdict"] == kept)]["analysis"]
-        names = list(dict.fromkeys(ANALYSIS_NAMES.get(a, a).split(" (")[0] for a in ok))
+        names = list(dict.fromkeys(ANALYSIS_NAMES.get(a, a) for a in ok))
         return f"; {' and '.join(names)} {'keep' if len(names) > 1 else 'keeps'} both there" if names else ""
 
     parts = []
