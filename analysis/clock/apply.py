@@ -27,6 +27,7 @@ import copy
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +40,7 @@ from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, ca
 from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
 from analysis.clock.estimator import BrainAgeClock, fit_on_features
 from analysis.clock.models import MODELS
-from analysis.clock.persist import SavedClock, clock_from_bytes, clock_to_bytes, file_sha256, load_clock
+from analysis.clock.persist import SavedClock, clock_to_bytes, file_sha256, load_clock
 from analysis.connectome import KINDS, NamedSeries, named_features, shrunk_covariances
 from analysis.report import ClockLabel
 from analysis.trial import simulate_reference
@@ -155,6 +156,20 @@ def _write_atomic(data: bytes, path: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _unpickled_clock(path: Path) -> BrainAgeClock:
+    """The fitted clock of a cache entry.
+
+    The cache is written by this package on this machine, under a key that holds the package's
+    code (like the pickled table beside it), so it is read with pickle: a user's clock *file*
+    is loaded through skops' allow-list instead (:func:`analysis.clock.load_clock`). skops here
+    cost every notebook its import (2-3 s: it scans all of scikit-learn) plus the load itself.
+    """
+    clock = pickle.loads(path.read_bytes())
+    if not isinstance(clock, BrainAgeClock):
+        raise TypeError(f"{path} holds a {type(clock).__name__}, not a BrainAgeClock: delete data/cache/brain_age")
+    return clock
 
 
 def _pickled(frame: pd.DataFrame) -> bytes:
@@ -510,13 +525,13 @@ def apply_clock(
     params = {"connectivity": connectivity, "model": model, "bias_correction": bias_correction}
     folder = cache_dir("brain_age")
     key = _cache_key(trial, None, seed, params, clock_identity=f"{source.kind}:{source.identity}")
-    paths = {"table": folder / f"{key}.pkl", "clock": folder / f"{key}.clock.skops", "info": folder / f"{key}.json"}
+    paths = {"table": folder / f"{key}.pkl", "clock": folder / f"{key}.clock.pkl", "info": folder / f"{key}.json"}
     if not use_cache:
         return _computed(trial, source, connectivity, model, bias_correction, seed, paths, write=False)
     with cache_lock(paths["table"]):  # a parallel notebook asking for the same clock waits, then reads
         if all(p.exists() for p in paths.values()):
             info = json.loads(paths["info"].read_text(encoding="utf-8"))
-            fitted = clock_from_bytes(paths["clock"].read_bytes(), paths["clock"])
+            fitted = _unpickled_clock(paths["clock"])
             return _result(pd.read_pickle(paths["table"]), fitted, info)
         return _computed(trial, source, connectivity, model, bias_correction, seed, paths, write=True)
 
@@ -527,7 +542,7 @@ def _computed(trial, source, connectivity, model, bias_correction, seed, paths, 
     info = {"clock_kind": source.kind, "training": training, "clock_file": source.file,
             "default_reference": source.kind == "synthetic" and source.reference is None}
     if write:
-        _write_atomic(clock_to_bytes(fitted), paths["clock"])
+        _write_atomic(pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL), paths["clock"])
         _write_atomic(json.dumps(info, indent=2, default=_jsonable).encode("utf-8"), paths["info"])
         _write_atomic(_pickled(table), paths["table"])  # last: its presence completes the entry
     return _result(table, fitted, json.loads(json.dumps(info, default=_jsonable)))

@@ -32,6 +32,7 @@ but cannot make it load code outside the allow-list.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io as _io
 import json
 import platform
@@ -43,8 +44,6 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import sklearn
-import skops
-import skops.io as sio
 from sklearn.utils.validation import check_is_fitted
 
 from analysis._paths import CLOCK_ENV, env_path
@@ -73,6 +72,19 @@ SKLEARN_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 METADATA_NAME, MODEL_NAME = "metadata.json", "model.skops"
+
+
+def _skops_io():
+    """``skops.io``, imported when a clock is saved or loaded, not with the package: its import
+    scans every scikit-learn estimator and was measured at 2-3 s, paid by every notebook kernel
+    and joblib worker that imports :mod:`analysis.clock` without ever touching a clock file."""
+    import skops.io
+
+    return skops.io
+
+
+def _skops_version() -> str:
+    return importlib.metadata.version("skops")
 _CHECKSUM_PREFIX = b"brainclock-sha256:"
 _DIGEST_LENGTH = 64
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: the same content gives the same bytes
@@ -186,7 +198,7 @@ def _versions() -> dict[str, str]:
 
 
     return {"analysis": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "skops": skops.__version__}
+            "scikit-learn": sklearn.__version__, "skops": _skops_version()}
 
 
 def _metadata(clock, atlas: pd.DataFrame, training, name: str | None, model_sha256: str) -> dict[str, Any]:
@@ -318,6 +330,7 @@ def clock_to_bytes(clock) -> bytes:
     """A fitted clock in skops format (what ``model.skops`` holds), refusing types outside the allow-list."""
     if not isinstance(clock, BrainAgeClock):
         raise TypeError(f"clock must be a BrainAgeClock; got {type(clock).__name__}")
+    sio = _skops_io()
     model = sio.dumps(clock)
     refused = sorted(set(sio.get_untrusted_types(data=model)) - allowed_types())
     if refused:
@@ -342,7 +355,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _load_model(path: Path, model: bytes):
-
+    sio = _skops_io()
     try:
         untrusted = sio.get_untrusted_types(data=model)
     except Exception as err:  # a malformed skops schema

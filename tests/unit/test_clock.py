@@ -9,6 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from analysis.clock import (
     BrainAgeClock,
+    apply_clock,
     apply_correction,
     clock_metrics,
     evaluate_clock,
@@ -204,11 +205,20 @@ def test_trial_brain_age_table_and_cache(small_world, monkeypatch):
     assert list(table.columns) == _clock_cache.TRIAL_COLUMNS and len(table) == 10
     np.testing.assert_allclose(table["brain_age_gap"], table["gap_cole"])
     np.testing.assert_allclose(table["brain_age_gap_uncorrected"], table["predicted_age"] - table["age"])
-    # table, fitted clock (skops), its source and the entry's (empty) lock; no temporary file left behind
-    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".lock", ".pkl", ".skops"]
+    # table, fitted clock (a pickle: an internal cache), its source and the entry's (empty) lock;
+    # no temporary file left behind
+    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir()) == ["clock.pkl", "json", "pkl", "pkl.lock"]
 
     monkeypatch.setattr(_clock_cache, "_compute", lambda *a, **k: pytest.fail("cache not used"))
     pd.testing.assert_frame_equal(trial_brain_age(trial, reference=reference, bias_correction="cole"), table)
+    # the clock read back from the cache predicts the cached ages exactly, and refuses a foreign object
+    cached = apply_clock(trial, reference=reference, bias_correction="cole").clock
+    np.testing.assert_array_equal(cached.predict(shrunk_covariances(trial._series[i] for i in range(10))),
+                                  table["predicted_age"].to_numpy())
+    entry = next(folder.glob("*.clock.pkl"))
+    entry.write_bytes(__import__("pickle").dumps({"not": "a clock"}))
+    with pytest.raises(TypeError, match="not a BrainAgeClock"):
+        apply_clock(trial, reference=reference, bias_correction="cole")
 
 
 def test_trial_brain_age_cache_key_follows_data_and_code(small_world, monkeypatch):
