@@ -19,6 +19,7 @@ Run: ``.venv/bin/python benchmarks/bench_build.py [--old-seconds S] [--keep]``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -39,11 +40,17 @@ REFERENCE_OLD_SECONDS = 14 * 60
 
 
 class TreeMemory:
-    """Peak resident memory of a process and all its descendants, sampled every ``interval`` s."""
+    """Peak memory of a process and all its descendants, sampled every ``interval`` s.
+
+    Two sums: ``peak_total`` adds every process's resident set (RSS), which counts the pages
+    processes share -- the scientific stack's libraries mapped by every kernel and worker, a
+    memory-mapped cache file -- once per process; ``peak_pss`` adds proportional set sizes
+    (a shared page split between its users), the memory the build actually occupies.
+    """
 
     def __init__(self, pid: int, interval: float = 0.2):
         self.root, self.interval = psutil.Process(pid), interval
-        self.peak_total = self.peak_single = 0
+        self.peak_total = self.peak_single = self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -53,15 +60,18 @@ class TreeMemory:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.Error:
                 break
-            rss = []
+            rss, pss = [], []
             for proc in procs:
                 try:
-                    rss.append(proc.memory_info().rss)
+                    info = proc.memory_full_info()  # Linux: /proc/<pid>/smaps_rollup
                 except psutil.Error:
                     continue
+                rss.append(info.rss)
+                pss.append(getattr(info, "pss", info.rss))
             if rss:
                 self.peak_total = max(self.peak_total, sum(rss))
                 self.peak_single = max(self.peak_single, max(rss))
+                self.peak_pss = max(self.peak_pss, sum(pss))
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -123,6 +133,10 @@ def main() -> int:
             return 1
         again, _, code = run_build(clone, env, work / "again.log")
         seconds = notebook_seconds(clone)
+        try:
+            products = json.loads((clone / "_build" / ".notebook-seconds.json").read_text()).get("shared products")
+        except (OSError, ValueError):
+            products = None
     finally:
         if not args.keep and code == 0:
             shutil.rmtree(work, ignore_errors=True)
@@ -132,12 +146,15 @@ def main() -> int:
     print(f"{'what':<40} {'value':>10}  goal")
     print(f"{'cold build (s)':<40} {cold:>10.1f}  <= 0.3x the old commit's (side by side)")
     print(f"{'rebuild, nothing changed (s)':<40} {again:>10.1f}  <= {GOAL_REBUILD_SECONDS:g}")
-    print(f"{'peak memory, all processes (MB)':<40} {memory.peak_total / 2**20:>10.0f}  <= {GOAL_PEAK_MB:g}")
+    print(f"{'peak memory, all processes, PSS (MB)':<40} {memory.peak_pss / 2**20:>10.0f}  <= {GOAL_PEAK_MB:g}")
+    print(f"{'peak memory, all processes, RSS sum (MB)':<40} {memory.peak_total / 2**20:>10.0f}  (counts shared pages per process)")
     print(f"{'peak memory, largest process (MB)':<40} {memory.peak_single / 2**20:>10.0f}")
+    if products is not None:
+        print(f"{'  shared products, before the notebooks (s)':<40} {products:>10.1f}")
     for name, s in sorted(seconds.items()):
         print(f"{'  notebook ' + name + ' (s)':<40} {s:>10.1f}  <= {notebook_goal:.0f}")
     slowest = max(seconds.values()) if seconds else float("nan")
-    ok = (again <= GOAL_REBUILD_SECONDS and memory.peak_total / 2**20 <= GOAL_PEAK_MB and slowest <= notebook_goal)
+    ok = (again <= GOAL_REBUILD_SECONDS and memory.peak_pss / 2**20 <= GOAL_PEAK_MB and slowest <= notebook_goal)
     print("goals met" if ok else "goals NOT met")
     return 0
 

@@ -28,8 +28,9 @@ from analysis import figures, open_data, report
 from analysis.clock import (
     BrainAgeClock,
     clock_from_env,
+    COMPARE_FOLDS,
+    clock_comparison,
     clock_metrics,
-    compare_clocks,
     describe_reference,
     describe_saved_clock,
     discrimination_results,
@@ -51,7 +52,6 @@ from analysis.clock import (
     site_calibrated_transfer,
     site_features,
     study_learning_curve,
-    subset_covariances,
     thickness_results,
     transfer_conclusion,
     trial_brain_age,
@@ -152,26 +152,12 @@ report.figure("clock-learning-curve", figures.clock_learning_curve(curve, title=
 
 # %% tags=["hide-input"]
 # at most 800 people, kept small for the book (compare_clocks scales up); fewer in a smaller reference
-COMPARE_N, COMPARE_FOLDS = min(800, len(study.age)), 3
-report.glue_text("clock.compare_n", f"{COMPARE_N:,}")
+comparison, compare_n = clock_comparison(study, reference, seed=SEED, cache=True)
+report.glue_text("clock.compare_n", f"{compare_n:,}")
 report.glue_text("clock.compare_folds", str(COMPARE_FOLDS))
-subset = np.random.default_rng(SEED).choice(len(study.age), COMPARE_N, replace=False)
-sub_cov = study.covariances[subset]
-sub_std = subset_covariances(reference, subset, standardize=True)
-clocks = {
-    "tangent + ridge": BrainAgeClock("tangent", random_state=SEED),
-    "correlation + ridge": BrainAgeClock("correlation", random_state=SEED),
-    "partial correlation + ridge": BrainAgeClock("partial correlation", random_state=SEED),
-    "tangent + RBF SVR": BrainAgeClock("tangent", model="svr", random_state=SEED),
-}
-inputs = {"tangent + ridge": sub_cov, "correlation + ridge": sub_std, "partial correlation + ridge": sub_cov,
-          "tangent + RBF SVR": sub_cov}
-comparison = compare_clocks(clocks, inputs, study.age[subset], n_splits=COMPARE_FOLDS, random_state=SEED,
-                            cache=True)
-del inputs, sub_cov, sub_std  # the subset's covariances (~330 MB) are not needed again: keeps the build's peak down
 report.table(comparison.set_index("clock")[["mae", "rmse", "r", "r2", "mae_corrected", "mean_age_mae"]],
              "clock-comparison", data=reference.source,
-             caption=f"Reference subset ({COMPARE_N:,} people), {COMPARE_FOLDS}-fold CV: uncorrected MAE, RMSE, r, "
+             caption=f"Reference subset ({compare_n:,} people), {COMPARE_FOLDS}-fold CV: uncorrected MAE, RMSE, r, "
                      "R², MAE of Beheshti-corrected predictions, and MAE of predicting the mean age.")
 report.glue_text("clock.best_kind_model", str(comparison.sort_values("mae").iloc[0]["clock"]))
 

@@ -227,6 +227,13 @@ TYPICAL_SECONDS = {"07_simulation_validation": 70, "02_clock_validation": 60, "0
                    "06_connectivity": 20}
 
 
+#: Notebooks reading the shared products of :mod:`tools.products`.
+PRODUCT_USERS = frozenset({"02_clock_validation", "03_arm_comparisons", "04_follow_up", "05_strength",
+                           "06_connectivity", "07_simulation_validation"})
+#: Key of the products' seconds in :data:`TIMES_FILE` (not a notebook).
+PRODUCTS_KEY = "shared products"
+
+
 def _execution_order(paths: list[Path]) -> list[Path]:
     """Longest first (last recorded times, else :data:`TYPICAL_SECONDS`), then book order."""
     try:
@@ -273,7 +280,7 @@ def execute_each(paths: list[Path], *, jobs: int | None = None, timeout: int = E
 
 
 def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int = EXECUTION_TIMEOUT,
-                verbose: bool = True) -> dict[str, str]:
+                verbose: bool = True, products: bool = True, product_jobs: int | None = None) -> dict[str, str]:
     """Execute every notebook without a cached execution, ``jobs`` at a time; cache the results.
 
     The book build (myst-nb) executes notebooks one after the other; running them beforehand
@@ -282,6 +289,10 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
     product (the reference covariances, the fitted clock) do not compute it twice: the package's
     disk caches are locked per entry (:func:`analysis._paths.cache_lock`). Each kernel runs BLAS
     with one thread and at most ``BRAINCLOCK_N_JOBS`` workers of its own.
+
+    With ``products=True`` (when a notebook that reads them is to run) the shared products are
+    computed first, independent ones side by side (:mod:`tools.products`, ``product_jobs`` at a
+    time, default the usable cores); their seconds are kept under :data:`PRODUCTS_KEY`.
 
     Returns
     -------
@@ -292,6 +303,7 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing
+    import time
 
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -304,6 +316,12 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
         times = json.loads(TIMES_FILE.read_text())
     except (OSError, json.JSONDecodeError):
         times = {}
+    if products and any(p.stem in PRODUCT_USERS for p in todo):
+        from tools.products import warm
+
+        start = time.perf_counter()
+        warm(max(jobs, product_jobs or 0) or 1, verbose=verbose)
+        times[PRODUCTS_KEY] = round(time.perf_counter() - start, 1)
     store = get_cache(str(CACHE_DIR))
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited state
     with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=context) as pool:
@@ -346,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
         prepare()
         jobs = args.jobs or int(os.environ.get(BOOK_JOBS_ENV, "0") or 0) or 1
-        execute_all(jobs)
+        execute_all(jobs, product_jobs=n_jobs())
     elif args.command == "list":
         for nb in toc_notebooks():
             print(nb.relative_to(PROJECT_ROOT))

@@ -40,6 +40,9 @@ from analysis.clock.validation import (  # the clock page's studies and what it 
     HoldoutStudy,
     bootstrap_ci,
     calibration_sentence,
+    COMPARE_FOLDS,
+    COMPARE_N,
+    clock_comparison,
     compare_clocks,
     control_retest,
     default_train_sizes,
@@ -81,7 +84,7 @@ from analysis.clock.validation import (  # the clock page's studies and what it 
 __all__ = [
     "ClockSourceError", "TrialBrainAge", "apply_clock", "require_clock_source", "BIAS_CORRECTIONS", "ClockFileError", "SavedClock", "clock_from_env", "fit_clock", "load_clock",
     "save_clock", "clock_from_bytes", "clock_to_bytes", "file_sha256", "DEFAULT_ALPHAS", "MIN_SUBJECTS", "MODELS", "BrainAgeClock",
-    "ClockEvaluation", "apply_correction", "bootstrap_ci", "clock_metrics", "compare_clocks",
+    "COMPARE_FOLDS", "COMPARE_N", "ClockEvaluation", "apply_correction", "clock_comparison", "bootstrap_ci", "clock_metrics", "compare_clocks",
     "evaluate_clock", "fit_correction", "group_discrimination", "hedges_g", "holdout_predictions",
     "learning_curve", "make_model", "segregation_by_group", "site_calibrated_transfer",
     "site_features", "trial_brain_age",

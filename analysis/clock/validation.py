@@ -232,6 +232,39 @@ def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
     return pd.DataFrame(rows)
 
 
+#: The book's clock comparison: a random subset of at most this many reference people, K folds.
+COMPARE_N, COMPARE_FOLDS = 800, 3
+
+
+def clock_comparison(study, reference, *, seed: int = 0, n: int = COMPARE_N, n_splits: int = COMPARE_FOLDS,
+                     cache: bool = True) -> tuple[pd.DataFrame, int]:
+    """The clock page's comparison of connectivity kinds and models on a reference subset.
+
+    Four clocks (tangent, correlation and partial-correlation connectivity with ridge; tangent
+    with an RBF SVR) on the same ``min(n, cohort)`` people drawn with ``seed`` from
+    ``study``'s cohort, ``n_splits``-fold CV (:func:`compare_clocks`, kept on disk with ``cache``).
+
+    Returns
+    -------
+    (DataFrame, int)
+        :func:`compare_clocks`'s table and the number of people compared.
+    """
+    size = min(n, len(study.age))
+    subset = np.random.default_rng(seed).choice(len(study.age), size, replace=False)
+    raw = study.covariances[subset]
+    standardised = subset_covariances(reference, subset, standardize=True)
+    clocks = {
+        "tangent + ridge": BrainAgeClock("tangent", random_state=seed),
+        "correlation + ridge": BrainAgeClock("correlation", random_state=seed),
+        "partial correlation + ridge": BrainAgeClock("partial correlation", random_state=seed),
+        "tangent + RBF SVR": BrainAgeClock("tangent", model="svr", random_state=seed),
+    }
+    inputs = {"tangent + ridge": raw, "correlation + ridge": standardised, "partial correlation + ridge": raw,
+              "tangent + RBF SVR": raw}
+    return compare_clocks(clocks, inputs, study.age[subset], n_splits=n_splits, random_state=seed,
+                          cache=cache), size
+
+
 def subset_covariances(reference, rows, *, standardize: bool = False) -> CovarianceStack:
     """Covariances of the reference people at positions ``rows``.
 

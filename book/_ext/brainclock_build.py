@@ -162,6 +162,16 @@ def timings_rows(doc_data) -> tuple[list[list[object]], float]:
     return rows, total
 
 
+def shared_products_row(path: Path) -> list[object] | None:
+    """The row of the shared products (``tools.products``) from the seconds ``tools.bookbuild`` keeps."""
+    try:
+        seconds = json.loads(path.read_text(encoding="utf-8"))[bookbuild.PRODUCTS_KEY]
+    except (OSError, ValueError, KeyError):
+        return None
+    when = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return ["shared products, before the notebooks (tools.products)", when, f"{float(seconds):.1f}", "ok"]
+
+
 class ResolveNotebookTimings(SphinxPostTransform):
     """Replace each ``notebook_timings`` placeholder by the table of execution times."""
 
@@ -172,6 +182,10 @@ class ResolveNotebookTimings(SphinxPostTransform):
 
         for node in list(self.document.findall(notebook_timings)):
             rows, total = timings_rows(NbMetadataCollector.get_doc_data(self.env))
+            products = shared_products_row(bookbuild.TIMES_FILE)
+            if products is not None:
+                rows.insert(0, products)
+                total += float(products[2])
             rows.append([nodes.strong(text="Total"), "", f"{total:.1f}", f"{total / 60:.1f} min"])
             table = table_node(["Page", "Executed (UTC)", "Execution time (s)", "Status"], rows, [40, 25, 15, 20])
             node.replace_self(table)

@@ -144,3 +144,59 @@ def test_fingerprint_follows_the_committed_results(monkeypatch, tmp_path):
     (tmp_path / "results" / "simulation_full.json").write_text('{"rows": 1}')
     after = _bookbuild.fingerprint()
     assert after["results"] != before["results"] and after["analysis"] == before["analysis"]
+
+
+# the shared products (tools.products): functions at module level, so spawned workers can import them
+def _product_first() -> None:
+    import os
+
+    path = os.environ["BRAINCLOCK_TEST_PRODUCTS"]
+    with open(path, "a") as handle:
+        handle.write(f"first {os.environ['BRAINCLOCK_N_JOBS']}\n")
+
+
+def _product_second() -> None:
+    import os
+
+    path = os.environ["BRAINCLOCK_TEST_PRODUCTS"]
+    assert open(path).read().startswith("first"), "a later stage ran before an earlier one finished"
+    with open(path, "a") as handle:
+        handle.write(f"second {os.environ['BRAINCLOCK_N_JOBS']}\n")
+
+
+def _product_broken() -> None:
+    raise RuntimeError("no reference cohort here")
+
+
+def test_products_run_stage_by_stage_side_by_side_and_a_failure_is_reported_not_raised(monkeypatch, tmp_path, capsys):
+    from tools import products
+
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("BRAINCLOCK_TEST_PRODUCTS", str(log))
+    monkeypatch.setattr(products, "STAGES", ((_product_first,), (_product_second, _product_broken)))
+    seconds = products.warm(2)
+    assert set(seconds) == {"_product_first", "_product_second", "_product_broken"}
+    # the lone product of a stage uses both cores; two side by side one each
+    assert log.read_text().splitlines() == ["first 2", "second 1"]
+    out = capsys.readouterr().out
+    assert "product _product_broken" in out and "skipped: RuntimeError: no reference cohort here" in out
+
+
+def test_execute_all_computes_the_products_only_for_notebooks_that_read_them(monkeypatch, tmp_path):
+    import json
+
+    from tools import products
+
+    monkeypatch.setattr(_bookbuild, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(_bookbuild, "TIMES_FILE", tmp_path / "seconds.json")
+    calls = []
+    monkeypatch.setattr(products, "warm", lambda jobs, verbose=True: calls.append(jobs) or {})
+    plain = tmp_path / "00_open_data.py"
+    plain.write_text("# %%\nprint(1)\n")
+    assert _bookbuild.execute_all(1, [plain], verbose=False) == {} and calls == []
+    reader = tmp_path / "03_arm_comparisons.py"
+    reader.write_text("# %%\nprint(3)\n")
+    assert _bookbuild.execute_all(1, [plain, reader], verbose=False, product_jobs=2) == {} and calls == [2]
+    assert _bookbuild.PRODUCTS_KEY in json.loads((tmp_path / "seconds.json").read_text())
+    _bookbuild.execute_all(1, [plain, reader], verbose=False)  # all cached: no products either
+    assert calls == [2]

@@ -1,0 +1,144 @@
+"""The build's shared products, computed before the notebooks, two at a time where they are independent.
+
+Several notebooks need the same expensive intermediate results: the reference cohort's
+covariances, the held-out validation of the clock, the fitted clock and the trial's brain ages,
+the two alternative clocks of the sensitivity analysis, and the clock page's comparison of
+connectivity kinds and models. The package keeps each on disk,
+content-addressed (keyed by the data's identity, the parameters and the code that computes it),
+so whichever notebook asks first computes it and every later one reads it. Computed inside the
+notebooks, they run one after the other, and the parts that use one core (the ridge fits, run
+with single-threaded BLAS so their bits do not depend on the core count) leave the other idle.
+
+:func:`warm` computes them beforehand, stage by stage; the products of one stage are independent
+of each other and run in parallel processes (each with one BLAS thread; the batched
+eigendecompositions inside use the package's thread pool). Every product is the very call a
+notebook makes (same function, same arguments, same environment), so the notebook then finds
+it in the cache: results cannot differ from a build without this step, which is only a schedule.
+A product that fails is reported and skipped: the notebook that needs it computes it again and
+reports the error where the reader sees it.
+
+Command line: ``python -m tools.products [--jobs N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+SEED = 0  # the seed every notebook uses
+
+
+def reference_covariances() -> None:
+    """The validation reference's covariances (02's holdout study, the clock of 02/03/04/05/07)."""
+    from analysis.clock.validation import validation_reference
+    from analysis.connectome import shrunk_covariances
+
+    shrunk_covariances(validation_reference(seed=SEED).iter_timeseries())
+
+
+def holdout() -> None:
+    """02: the clock trained on 80 % of the reference cohort, the rest held out."""
+    from analysis.clock import clock_from_env
+    from analysis.clock.validation import holdout_study, validation_reference
+
+    holdout_study(validation_reference(seed=SEED), saved=clock_from_env(), seed=SEED, cache=True)
+
+
+def clock_comparison() -> None:
+    """02: four connectivity kinds and models compared on a reference subset."""
+    from analysis.clock import clock_comparison, clock_from_env
+    from analysis.clock.validation import holdout_study, validation_reference
+
+    reference = validation_reference(seed=SEED)
+    study = holdout_study(reference, saved=clock_from_env(), seed=SEED, cache=True)  # on disk by now
+    clock_comparison(study, reference, seed=SEED, cache=True)
+
+
+def trial_clock() -> None:
+    """02-07: the clock applied to the trial (the primary brain ages)."""
+    from analysis.clock import trial_brain_age
+    from analysis.trial import load_default_trial
+
+    trial_brain_age(load_default_trial(SEED), seed=SEED)
+
+
+def _variant(**kwargs) -> None:
+    from analysis._paths import CLOCK_ENV, env_path
+    from analysis.clock import apply_clock
+    from analysis.trial import load_default_trial
+
+    if env_path(CLOCK_ENV) is None:  # a saved clock has no training data to retrain (03 says so)
+        apply_clock(load_default_trial(SEED), seed=SEED, **kwargs)
+
+
+def correlation_clock() -> None:
+    """03: the sensitivity clock on correlation connectivity."""
+    _variant(connectivity="correlation")
+
+
+def svr_clock() -> None:
+    """03: the sensitivity clock with an RBF SVR."""
+    _variant(model="svr")
+
+
+#: Stages in order; the products within a stage are independent of each other.
+#: The correlation clock needs none of the others (its covariances are standardised); the SVR
+#: clock reuses the tangent features of the trial's clock, the comparison the holdout study's.
+STAGES: tuple[tuple[Callable[[], None], ...], ...] = (
+    (reference_covariances, correlation_clock),
+    (holdout, trial_clock),
+    (svr_clock, clock_comparison),
+)
+
+
+def _run(function: Callable[[], None], workers: int) -> tuple[str, float, str | None]:
+    import os
+
+    from analysis._threads import N_JOBS_ENV, single_threaded_blas
+
+    os.environ[N_JOBS_ENV] = str(workers)  # products running side by side: one core each
+    start = time.perf_counter()
+    try:
+        with single_threaded_blas():
+            function()
+    except Exception as err:  # reported; the notebook that needs the product computes it again
+        return function.__name__, time.perf_counter() - start, f"{type(err).__name__}: {err}"
+    return function.__name__, time.perf_counter() - start, None
+
+
+def warm(jobs: int = 2, *, verbose: bool = True) -> dict[str, float]:
+    """Compute every product not yet on disk, stage by stage, ``jobs`` products at a time.
+
+    Returns
+    -------
+    dict
+        Product name -> seconds (a product found on disk takes milliseconds).
+    """
+    seconds: dict[str, float] = {}
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
+        for stage in STAGES:
+            workers = max(1, jobs // len(stage)) if jobs > 1 else 1
+            for name, took, error in pool.map(_run, stage, [workers] * len(stage)):
+                seconds[name] = round(took, 1)
+                if verbose:
+                    note = f" (skipped: {error}; the notebook computes it)" if error else ""
+                    print(f"product {name}: {took:.0f} s{note}", flush=True)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.products", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2, help="products at a time within a stage (default 2)")
+    args = parser.parse_args(argv)
+    warm(args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
