@@ -40,7 +40,8 @@ REFERENCE_OLD_SECONDS = 14 * 60
 
 
 class TreeMemory:
-    """Peak memory of a process and all its descendants, sampled every ``interval`` s.
+    """Peak memory of a process and all its descendants, sampled every ``interval`` s (reading
+    every process's smaps costs CPU: at 0.2 s it took 15 % of a core from the build it measured).
 
     Two sums: ``peak_total`` adds every process's resident set (RSS), which counts the pages
     processes share -- the scientific stack's libraries mapped by every kernel and worker, a
@@ -48,7 +49,7 @@ class TreeMemory:
     (a shared page split between its users), the memory the build actually occupies.
     """
 
-    def __init__(self, pid: int, interval: float = 0.2):
+    def __init__(self, pid: int, interval: float = 1.0):
         self.root, self.interval = psutil.Process(pid), interval
         self.peak_total = self.peak_single = self.peak_pss = 0
         self._stop = threading.Event()
