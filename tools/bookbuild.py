@@ -212,36 +212,31 @@ def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
     return nb
 
 
-#: Environment variable: notebooks executed at a time by ``execute-all`` (``make book``), default 1.
-#: Measured on a 2-core machine (cold build, benchmarks/bench_build.py): 2 at a time took 306 s
-#: and 3.6 GB of memory, 1 at a time 353 s and 2.5 GB -- the notebooks already use both cores
-#: inside (covariances, cross-validation, simulation replicates), so two of them mostly share
-#: the same cores; the memory goal decides.
+#: Environment variable: tasks (notebooks and shared products) run at a time by ``execute-all``
+#: (``make book``); default: the usable cores, at most 2. One notebook at a time with the products
+#: inside the notebooks took 330-350 s for a cold build on a 2-core machine, the same work as one
+#: schedule of products and notebooks two at a time ~230 s (benchmarks/bench_build.py).
 BOOK_JOBS_ENV = "BRAINCLOCK_BOOK_JOBS"
 #: Where the execution seconds of the last runs are kept (survives :func:`prepare`): the
-#: order of :func:`execute_all` puts the longest notebooks first.
+#: schedule of :func:`execute_all` starts the longest chains first.
 TIMES_FILE = PROJECT_ROOT / "_build" / ".notebook-seconds.json"
 #: Seconds per notebook when no run was recorded here yet (a cold build on a 2-core machine):
 #: only an ordering hint, never a result.
-TYPICAL_SECONDS = {"07_simulation_validation": 70, "02_clock_validation": 60, "03_arm_comparisons": 45,
-                   "06_connectivity": 20}
+TYPICAL_SECONDS = {"07_simulation_validation": 75, "02_clock_validation": 45, "06_connectivity": 36,
+                   "03_arm_comparisons": 20, "00_open_data": 11, "01_cohort": 10, "04_follow_up": 9,
+                   "05_strength": 9}
 
 
-#: Notebooks reading the shared products of :mod:`tools.products`.
-PRODUCT_USERS = frozenset({"02_clock_validation", "03_arm_comparisons", "04_follow_up", "05_strength",
-                           "06_connectivity", "07_simulation_validation"})
-#: Key of the products' seconds in :data:`TIMES_FILE` (not a notebook).
+#: Notebook -> the shared products of :mod:`tools.products` it reads (it starts once they are done).
+PRODUCT_READS = {
+    "02_clock_validation": ("holdout", "trial_clock", "clock_comparison"),
+    "03_arm_comparisons": ("trial_clock", "correlation_clock", "svr_clock"),
+    "04_follow_up": ("trial_clock",),
+    "05_strength": ("trial_clock",),
+    "07_simulation_validation": ("trial_clock",),
+}
+#: Key of the products' seconds (their sum) in :data:`TIMES_FILE` (not a notebook).
 PRODUCTS_KEY = "shared products"
-
-
-def _execution_order(paths: list[Path]) -> list[Path]:
-    """Longest first (last recorded times, else :data:`TYPICAL_SECONDS`), then book order."""
-    try:
-        recorded = json.loads(TIMES_FILE.read_text())
-    except (OSError, json.JSONDecodeError):
-        recorded = {}
-    seconds = {**TYPICAL_SECONDS, **recorded}
-    return sorted(paths, key=lambda p: -float(seconds.get(p.stem, 0.0)))
 
 
 def _execute_in_child(path: str, timeout: int):
@@ -290,9 +285,11 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
     disk caches are locked per entry (:func:`analysis._paths.cache_lock`). Each kernel runs BLAS
     with one thread and at most ``BRAINCLOCK_N_JOBS`` workers of its own.
 
-    With ``products=True`` (when a notebook that reads them is to run) the shared products are
-    computed first, independent ones side by side (:mod:`tools.products`, ``product_jobs`` at a
-    time, default the usable cores); their seconds are kept under :data:`PRODUCTS_KEY`.
+    With ``products=True`` (when a notebook that reads them is to run) the shared products of
+    :mod:`tools.products` join the schedule: every notebook starts once the products it reads
+    (:data:`PRODUCT_READS`) are on disk, the others at once, ``max(jobs, product_jobs)`` tasks at
+    a time, the longest remaining chain first. The products' seconds (their sum) are kept under
+    :data:`PRODUCTS_KEY`.
 
     Returns
     -------
@@ -301,7 +298,7 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
         follows executes the notebook again and fails with myst-nb's report, and
         ``tests/notebooks`` names the failing cell.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
     import time
 
@@ -316,29 +313,42 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
         times = json.loads(TIMES_FILE.read_text())
     except (OSError, json.JSONDecodeError):
         times = {}
-    if products and any(p.stem in PRODUCT_USERS for p in todo):
-        from tools.products import warm
+    from tools import products as _products
 
-        start = time.perf_counter()
-        warm(max(jobs, product_jobs or 0) or 1, verbose=verbose)
-        times[PRODUCTS_KEY] = round(time.perf_counter() - start, 1)
+    # one graph: the shared products, then each notebook once the products it reads are done;
+    # notebooks reading none start at once, beside the products
+    use_products = products and any(p.stem in PRODUCT_READS for p in todo)
+    workers = max(1, jobs, product_jobs or 0) if use_products else max(1, min(jobs, len(todo)))
+    tasks = _products.product_tasks(workers) if use_products else {}
+    recorded = {**TYPICAL_SECONDS, **times}
+    for path in todo:
+        needs = PRODUCT_READS.get(path.stem, ()) if use_products else ()
+        tasks[path.stem] = (_execute_in_child, (str(path), timeout), needs, float(recorded.get(path.stem, 0.0)))
+    product_seconds = 0.0
     store = get_cache(str(CACHE_DIR))
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited state
-    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=context) as pool:
-        futures = [pool.submit(_execute_in_child, str(p), timeout) for p in _execution_order(todo)]
-        for future in as_completed(futures):
-            path, nb, error, seconds = future.result()
-            name = Path(path).stem
-            times[name] = round(seconds, 1)
-            if error is not None:
-                failures[name] = error
-                if verbose:
-                    print(f"FAILED {name} after {seconds:.0f} s (the book build will report it)", flush=True)
-                continue
-            store.cache_notebook_bundle(CacheBundleIn(nb, path, data={"execution_seconds": seconds}),
-                                        check_validity=False, overwrite=True)
+
+    def done(name: str, result) -> None:
+        nonlocal product_seconds
+        if name not in {p.stem for p in todo}:
+            product_seconds += _products.report(result, verbose)[1]
+            return
+        path, nb, error, seconds = result
+        times[name] = round(seconds, 1)
+        if error is not None:
+            failures[name] = error
             if verbose:
-                print(f"executed {name} in {seconds:.0f} s", flush=True)
+                print(f"FAILED {name} after {seconds:.0f} s (the book build will report it)", flush=True)
+            return
+        store.cache_notebook_bundle(CacheBundleIn(nb, path, data={"execution_seconds": seconds}),
+                                    check_validity=False, overwrite=True)
+        if verbose:
+            print(f"executed {name} in {seconds:.0f} s", flush=True)
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        _products.run_graph(pool, tasks, workers, done)
+    if use_products:
+        times[PRODUCTS_KEY] = round(product_seconds, 1)
     TIMES_FILE.parent.mkdir(parents=True, exist_ok=True)
     TIMES_FILE.write_text(json.dumps(times, indent=2, sort_keys=True))
     return failures
@@ -355,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the notebooks of the table of contents")
     every = sub.add_parser("execute-all", help="execute every notebook not in the cache, in parallel")
     every.add_argument("--jobs", type=int, default=None,
-                       help=f"notebooks at a time (default: {BOOK_JOBS_ENV}, else 1: see BOOK_JOBS_ENV)")
+                       help=f"tasks at a time (default: {BOOK_JOBS_ENV}, else the usable cores, at most 2)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare()
@@ -363,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         from analysis._threads import n_jobs
 
         prepare()
-        jobs = args.jobs or int(os.environ.get(BOOK_JOBS_ENV, "0") or 0) or 1
-        execute_all(jobs, product_jobs=n_jobs())
+        jobs = args.jobs or int(os.environ.get(BOOK_JOBS_ENV, "0") or 0) or n_jobs()
+        execute_all(jobs)
     elif args.command == "list":
         for nb in toc_notebooks():
             print(nb.relative_to(PROJECT_ROOT))

@@ -9,9 +9,8 @@ so whichever notebook asks first computes it and every later one reads it. Compu
 notebooks, they run one after the other, and the parts that use one core (the ridge fits, run
 with single-threaded BLAS so their bits do not depend on the core count) leave the other idle.
 
-:func:`warm` computes them beforehand, stage by stage; the products of one stage are independent
-of each other and run in parallel processes (each with one BLAS thread; the batched
-eigendecompositions inside use the package's thread pool). Every product is the very call a
+:func:`warm` computes them beforehand in parallel processes, each as soon as the products it
+reads are done (each process with one core: BLAS and the package's own workers limited to one). Every product is the very call a
 notebook makes (same function, same arguments, same environment), so the notebook then finds
 it in the cache: results cannot differ from a build without this step, which is only a schedule.
 A product that fails is reported and skipped: the notebook that needs it computes it again and
@@ -85,14 +84,18 @@ def svr_clock() -> None:
     _variant(model="svr")
 
 
-#: Stages in order; the products within a stage are independent of each other.
-#: The correlation clock needs none of the others (its covariances are standardised); the SVR
-#: clock reuses the tangent features of the trial's clock, the comparison the holdout study's.
-STAGES: tuple[tuple[Callable[[], None], ...], ...] = (
-    (reference_covariances, correlation_clock),
-    (holdout, trial_clock),
-    (svr_clock, clock_comparison),
-)
+#: Product -> (the products it reads, typical seconds on one core of a 2-core machine: only to
+#: start the longest chain first). The correlation clock reads none of the others (its
+#: covariances are standardised); the SVR clock reuses the trial clock's tangent features, the
+#: comparison the holdout study's covariances.
+PRODUCTS: dict[Callable[[], None], tuple[tuple[Callable[[], None], ...], float]] = {
+    reference_covariances: ((), 15),
+    correlation_clock: ((), 32),
+    holdout: ((reference_covariances,), 24),
+    trial_clock: ((reference_covariances,), 38),
+    svr_clock: ((trial_clock,), 21),
+    clock_comparison: ((holdout,), 31),
+}
 
 
 def _run(function: Callable[[], None], workers: int) -> tuple[str, float, str | None]:
@@ -110,8 +113,59 @@ def _run(function: Callable[[], None], workers: int) -> tuple[str, float, str | 
     return function.__name__, time.perf_counter() - start, None
 
 
-def warm(jobs: int = 2, *, verbose: bool = True) -> dict[str, float]:
-    """Compute every product not yet on disk, stage by stage, ``jobs`` products at a time.
+def run_graph(pool, tasks: dict, jobs: int, on_done: Callable[[str, object], None]) -> None:
+    """Run ``tasks`` on ``pool``, ``jobs`` at a time, each once the tasks it needs are done.
+
+    ``tasks`` maps a name to ``(function, args, needs, seconds)``: ``needs`` names other tasks
+    (names not in ``tasks`` count as done), ``seconds`` is a typical duration used only to order
+    the start: of the tasks ready to run, the one heading the longest remaining chain goes first.
+    ``on_done(name, result)`` is called in this process as each task finishes.
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    def chain(name: str, path: tuple[str, ...] = ()) -> float:
+        if name in path:
+            raise ValueError(f"tasks waiting on each other: {' -> '.join((*path, name))}")
+        after = [chain(other, (*path, name)) for other, task in tasks.items() if name in task[2]]
+        return tasks[name][3] + max(after, default=0.0)
+
+    length = {name: chain(name) for name in tasks}
+    waiting, running, done = dict(tasks), {}, set()
+    while waiting or running:
+        ready = sorted((name for name, task in waiting.items() if all(n in done or n not in tasks for n in task[2])),
+                       key=lambda name: -length[name])
+        for name in ready[:max(0, max(1, jobs) - len(running))]:
+            function, args, _, _ = waiting.pop(name)
+            running[pool.submit(function, *args)] = name
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            name = running.pop(future)
+            done.add(name)
+            on_done(name, future.result())
+
+
+def product_tasks(jobs: int, products=None) -> dict:
+    """The products as :func:`run_graph` tasks (each on one core when several run side by side)."""
+    products = PRODUCTS if products is None else products
+    workers = 1 if jobs > 1 else max(1, jobs)
+    return {p.__name__: (_run, (p, workers), tuple(n.__name__ for n in needs), seconds)
+            for p, (needs, seconds) in products.items()}
+
+
+def report(result, verbose: bool = True) -> tuple[str, float]:
+    """Print one finished product's line; returns (name, seconds)."""
+    name, took, error = result
+    if verbose:
+        note = f" (skipped: {error}; the notebook computes it)" if error else ""
+        print(f"product {name}: {took:.0f} s{note}", flush=True)
+    return name, round(took, 1)
+
+
+def warm(jobs: int = 2, *, verbose: bool = True, products=None) -> dict[str, float]:
+    """Compute every product not yet on disk, ``jobs`` at a time, each as soon as what it reads is done.
+
+    A product that fails is reported; the products that read it still run (and compute what
+    they need).
 
     Returns
     -------
@@ -119,22 +173,21 @@ def warm(jobs: int = 2, *, verbose: bool = True) -> dict[str, float]:
         Product name -> seconds (a product found on disk takes milliseconds).
     """
     seconds: dict[str, float] = {}
+
+    def done(_, result) -> None:
+        name, took = report(result, verbose)
+        seconds[name] = took
+
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-        for stage in STAGES:
-            workers = max(1, jobs // len(stage)) if jobs > 1 else 1
-            for name, took, error in pool.map(_run, stage, [workers] * len(stage)):
-                seconds[name] = round(took, 1)
-                if verbose:
-                    note = f" (skipped: {error}; the notebook computes it)" if error else ""
-                    print(f"product {name}: {took:.0f} s{note}", flush=True)
+        run_graph(pool, product_tasks(jobs, products), jobs, done)
     return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.products", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=2, help="products at a time within a stage (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="products at a time (default 2)")
     args = parser.parse_args(argv)
     warm(args.jobs)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tools import bookbuild as _bookbuild
 
 
@@ -125,14 +127,6 @@ def test_execute_each_runs_in_order_reads_the_environment_and_reports_failures(m
     assert _bookbuild.cached_execution(good) is None  # never cached: runs on other data
 
 
-def test_execution_order_puts_the_longest_notebooks_first(monkeypatch, tmp_path):
-    monkeypatch.setattr(_bookbuild, "TIMES_FILE", tmp_path / "seconds.json")
-    (tmp_path / "seconds.json").write_text('{"a": 1.0, "b": 30.0}')
-    paths = [tmp_path / f"{name}.py" for name in ("a", "b", "c", "02_clock_validation")]
-    order = [p.stem for p in _bookbuild._execution_order(paths)]
-    assert order == ["02_clock_validation", "b", "a", "c"]
-
-
 def test_fingerprint_follows_the_committed_results(monkeypatch, tmp_path):
     """A grown or regenerated simulation artifact re-executes the page that reports it."""
     monkeypatch.setattr(_bookbuild, "PROJECT_ROOT", tmp_path)
@@ -164,22 +158,60 @@ def _product_second() -> None:
         handle.write(f"second {os.environ['BRAINCLOCK_N_JOBS']}\n")
 
 
+class _NamedProduct:
+    """A stand-in product that appends its name to the test's log (picklable for spawned workers)."""
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = name
+
+    def __call__(self) -> None:
+        import os
+
+        with open(os.environ["BRAINCLOCK_TEST_PRODUCTS"], "a") as handle:
+            handle.write(f"{self.__name__}\n")
+
+
 def _product_broken() -> None:
     raise RuntimeError("no reference cohort here")
 
 
-def test_products_run_stage_by_stage_side_by_side_and_a_failure_is_reported_not_raised(monkeypatch, tmp_path, capsys):
+def test_products_run_after_what_they_read_side_by_side_and_a_failure_is_reported_not_raised(
+        monkeypatch, tmp_path, capsys):
     from tools import products
 
     log = tmp_path / "log.txt"
     monkeypatch.setenv("BRAINCLOCK_TEST_PRODUCTS", str(log))
-    monkeypatch.setattr(products, "STAGES", ((_product_first,), (_product_second, _product_broken)))
-    seconds = products.warm(2)
+    graph = {_product_first: ((), 1.0), _product_second: ((_product_first,), 1.0), _product_broken: ((), 1.0)}
+    seconds = products.warm(2, products=graph)
     assert set(seconds) == {"_product_first", "_product_second", "_product_broken"}
-    # the lone product of a stage uses both cores; two side by side one each
-    assert log.read_text().splitlines() == ["first 2", "second 1"]
+    # the second waits for the first (it asserts so); side by side, each runs on one core
+    assert log.read_text().splitlines() == ["first 1", "second 1"]
     out = capsys.readouterr().out
     assert "product _product_broken" in out and "skipped: RuntimeError: no reference cohort here" in out
+    # one worker: one product at a time, in an order that respects the dependencies
+    log.unlink()
+    products.warm(1, products=graph, verbose=False)
+    assert log.read_text().splitlines() == ["first 1", "second 1"]
+
+
+def test_the_schedule_starts_the_longest_chain_first_and_waits_for_what_a_task_reads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tools import products
+
+    order = []
+    tasks = {name: (order.append, (name,), needs, seconds) for name, needs, seconds in
+             [("a", (), 1.0), ("b", ("a",), 10.0), ("c", (), 5.0), ("d", ("absent",), 0.5)]}
+    with ThreadPoolExecutor(1) as pool:
+        products.run_graph(pool, tasks, 1, lambda name, result: None)
+    assert order == ["a", "b", "c", "d"]  # a heads the longest chain (11 s); a name not in the graph is done
+    cycle = {"x": (order.append, ("x",), ("y",), 1.0), "y": (order.append, ("y",), ("x",), 1.0)}
+    with ThreadPoolExecutor(1) as pool, pytest.raises(ValueError, match="x -> y -> x"):
+        products.run_graph(pool, cycle, 1, lambda name, result: None)
+    # the book's graph: every product a product or a notebook reads exists
+    names = {p.__name__ for p in products.PRODUCTS}
+    assert all(n in products.PRODUCTS for needs, _ in products.PRODUCTS.values() for n in needs)
+    assert all(set(reads) <= names for reads in _bookbuild.PRODUCT_READS.values())
 
 
 def test_execute_all_computes_the_products_only_for_notebooks_that_read_them(monkeypatch, tmp_path):
@@ -189,14 +221,22 @@ def test_execute_all_computes_the_products_only_for_notebooks_that_read_them(mon
 
     monkeypatch.setattr(_bookbuild, "CACHE_DIR", tmp_path / "cache")
     monkeypatch.setattr(_bookbuild, "TIMES_FILE", tmp_path / "seconds.json")
-    calls = []
-    monkeypatch.setattr(products, "warm", lambda jobs, verbose=True: calls.append(jobs) or {})
+    # stand-in products: each writes its name where the notebook (cwd = its folder) reads it
+    log = tmp_path / "products.txt"
+    fake = {p: ((), 1.0) for p in (_NamedProduct(name) for name in sorted(
+        {n for reads in _bookbuild.PRODUCT_READS.values() for n in reads}))}
+    monkeypatch.setattr(products, "PRODUCTS", fake)
+    monkeypatch.setenv("BRAINCLOCK_TEST_PRODUCTS", str(log))
     plain = tmp_path / "00_open_data.py"
     plain.write_text("# %%\nprint(1)\n")
-    assert _bookbuild.execute_all(1, [plain], verbose=False) == {} and calls == []
+    assert _bookbuild.execute_all(1, [plain], verbose=False) == {} and not log.exists()
     reader = tmp_path / "03_arm_comparisons.py"
-    reader.write_text("# %%\nprint(3)\n")
-    assert _bookbuild.execute_all(1, [plain, reader], verbose=False, product_jobs=2) == {} and calls == [2]
-    assert _bookbuild.PRODUCTS_KEY in json.loads((tmp_path / "seconds.json").read_text())
+    reader.write_text("# %%\nprint(open('products.txt').read())\n")  # runs after the products
+    assert _bookbuild.execute_all(1, [plain, reader], verbose=False, product_jobs=2) == {}
+    hit = _bookbuild.cached_execution(reader)
+    assert set(_bookbuild.PRODUCT_READS["03_arm_comparisons"]) <= set(hit.cells[0].outputs[0]["text"].split())
+    seconds = json.loads((tmp_path / "seconds.json").read_text())
+    assert seconds[_bookbuild.PRODUCTS_KEY] == pytest.approx(0.0, abs=0.5) and "03_arm_comparisons" in seconds
+    log.unlink()
     _bookbuild.execute_all(1, [plain, reader], verbose=False)  # all cached: no products either
-    assert calls == [2]
+    assert not log.exists()
