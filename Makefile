@@ -55,7 +55,7 @@ setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install e
 book: setup book-only  ## set up, then build the site into _build/html
 
 book-only:
-	$(PY) -m tools.bookbuild execute-all  # every uncached notebook into the build's cache (BRAINCLOCK_BOOK_JOBS at a time)
+	$(PY) -m tools.bookbuild execute-all  # shared products, then every uncached notebook into the build's cache (BRAINCLOCK_BOOK_JOBS tasks at a time)
 	$(JB) build . -W -n --keep-going
 	@echo "Site: _build/html/index.html   Results: _build/results.json"
 

@@ -52,6 +52,7 @@ class TreeMemory:
     def __init__(self, pid: int, interval: float = 1.0):
         self.root, self.interval = psutil.Process(pid), interval
         self.peak_total = self.peak_single = self.peak_pss = 0
+        self.start, self.peak_at, self.peak_parts = time.perf_counter(), 0.0, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -72,7 +73,9 @@ class TreeMemory:
             if rss:
                 self.peak_total = max(self.peak_total, sum(rss))
                 self.peak_single = max(self.peak_single, max(rss))
-                self.peak_pss = max(self.peak_pss, sum(pss))
+                if sum(pss) > self.peak_pss:  # when, and the largest processes then (MB)
+                    self.peak_pss, self.peak_at = sum(pss), time.perf_counter() - self.start
+                    self.peak_parts = sorted((round(x / 2**20) for x in pss), reverse=True)[:6]
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -148,6 +151,7 @@ def main() -> int:
     print(f"{'cold build (s)':<40} {cold:>10.1f}  <= 0.3x the old commit's (side by side)")
     print(f"{'rebuild, nothing changed (s)':<40} {again:>10.1f}  <= {GOAL_REBUILD_SECONDS:g}")
     print(f"{'peak memory, all processes, PSS (MB)':<40} {memory.peak_pss / 2**20:>10.0f}  <= {GOAL_PEAK_MB:g}")
+    print(f"{'  at (s into the build), largest PSS (MB)':<40} {memory.peak_at:>10.0f}  {memory.peak_parts}")
     print(f"{'peak memory, all processes, RSS sum (MB)':<40} {memory.peak_total / 2**20:>10.0f}  (counts shared pages per process)")
     print(f"{'peak memory, largest process (MB)':<40} {memory.peak_single / 2**20:>10.0f}")
     if products is not None:

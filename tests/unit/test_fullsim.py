@@ -28,6 +28,25 @@ def study():
 
 
 @pytest.fixture(scope="module")
+def stored(study, tmp_path_factory):
+    """A stored study of two null replicates (table, provenance, clock), written once per module."""
+    folder = tmp_path_factory.mktemp("stored")
+    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=folder / "sim", workers=0, study=study,
+                      progress=False)
+    fullsim.save_study(study, folder / "sim_clock.npz")
+    return folder
+
+
+def _copy_stored(stored, tmp_path):
+    """A private copy of :func:`stored` in ``tmp_path`` (tests edit it); returns its ``out`` path."""
+    import shutil
+
+    for path in stored.iterdir():
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, tmp_path / path.name)
+    return tmp_path / "sim"
+
+
+@pytest.fixture(scope="module")
 def small_trial():
     trial = simulate_trial(3, assumptions=fullsim.world("alt", N_PER_ARM))
     return trial, fullsim._person_month(trial)
@@ -198,10 +217,8 @@ def test_dask_two_workers_bit_identical_to_serial(study, tmp_path):
     pd.testing.assert_frame_equal(serial[fullsim.AUDITED], parallel[fullsim.AUDITED], check_exact=True)
 
 
-def test_audit_passes_then_names_the_broken_replicate(study, tmp_path):
-    out = tmp_path / "sim"
-    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
-    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+def test_audit_passes_then_names_the_broken_replicate(study, stored, tmp_path):
+    out = _copy_stored(stored, tmp_path)
     report = fullsim.audit(out, n=1)
     assert report["exact"] and len(report["replicates"]) == 1 and report["max_abs_difference"] == 0
     assert not report["code_changed"] and "bit for bit" in fullsim.audit_sentence(report)
@@ -234,10 +251,8 @@ def _tamper(tmp_path, replicate=None):
     table.to_csv(tmp_path / "sim.csv.gz", index=False)
 
 
-def test_a_code_change_keeps_the_artifact_only_if_its_numbers_reproduce(study, tmp_path, monkeypatch):
-    out = tmp_path / "sim"
-    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
-    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+def test_a_code_change_keeps_the_artifact_only_if_its_numbers_reproduce(study, stored, tmp_path, monkeypatch):
+    out = _copy_stored(stored, tmp_path)
     written = json.loads((tmp_path / "sim.json").read_text())["code_fingerprint"]
     monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "f" * 64)  # another module was edited
     # unchanged numbers: valid; record=True stores the new fingerprint with its history
@@ -284,9 +299,8 @@ def test_audit_samples_by_fingerprint_and_names_only_a_changed_replicate(study, 
         pytest.fail("no sample without the changed replicate was tried")
 
 
-def test_replicate_digests_survive_the_csv_round_trip_and_change_with_one_number(study, tmp_path):
-    out = tmp_path / "sim"
-    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
+def test_replicate_digests_survive_the_csv_round_trip_and_change_with_one_number(study, stored, tmp_path):
+    out = _copy_stored(stored, tmp_path)
     recorded = json.loads((tmp_path / "sim.json").read_text())["replicate_digests"]
     assert set(recorded) == {"baseline/null/0", "baseline/null/1"}
     table = fullsim.load_table(out)
@@ -395,10 +409,8 @@ def test_coverage_reason_only_when_coverage_falls_short_through_bias():
     assert fullsim.coverage_reason(frame(0.91, -0.29).iloc[0:0]) == ""
 
 
-def test_audit_is_bit_exact_only_for_the_code_and_machine_that_wrote_the_numbers(study, tmp_path, monkeypatch):
-    out = tmp_path / "sim"
-    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
-    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+def test_audit_is_bit_exact_only_for_the_code_and_machine_that_wrote_the_numbers(study, stored, tmp_path, monkeypatch):
+    out = _copy_stored(stored, tmp_path)
     written = fullsim.code_fingerprint()
     assert json.loads((tmp_path / "sim.json").read_text())["bit_exact_fingerprint"] == written
     monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "f" * 64)
@@ -481,10 +493,8 @@ def test_bias_sentence_says_when_the_clock_reading_accounts_for_the_bias():
     assert fullsim.coverage_reason(contrasts, versus=far) == " (below 95% through bias, not too narrow intervals)"
 
 
-def test_audit_tolerance_passes_platform_noise_fails_a_real_change_and_keeps_warnings(study, tmp_path, monkeypatch):
-    out = tmp_path / "sim"
-    fullsim.run_study(fullsim.plan([("baseline", "null", 2)]), out=out, workers=0, study=study, progress=False)
-    fullsim.save_study(study, tmp_path / "sim_clock.npz")
+def test_audit_tolerance_passes_platform_noise_fails_a_real_change_and_keeps_warnings(study, stored, tmp_path, monkeypatch):
+    out = _copy_stored(stored, tmp_path)
     real = fullsim.run_replicate
 
     def rerun(relative):
