@@ -1,4 +1,4 @@
-"""The build's shared products, computed before the notebooks, two at a time where they are independent.
+"""The build's shared products, computed before the notebooks that read them, side by side where independent.
 
 Several notebooks need the same expensive intermediate results: the reference cohort's
 covariances, the held-out validation of the clock, the fitted clock and the trial's brain ages,
@@ -9,10 +9,12 @@ so whichever notebook asks first computes it and every later one reads it. Compu
 notebooks, they run one after the other, and the parts that use one core (the ridge fits, run
 with single-threaded BLAS so their bits do not depend on the core count) leave the other idle.
 
-:func:`warm` computes them beforehand in parallel processes, each as soon as the products it
-reads are done (each process with one core: BLAS and the package's own workers limited to one). Every product is the very call a
-notebook makes (same function, same arguments, same environment), so the notebook then finds
-it in the cache: results cannot differ from a build without this step, which is only a schedule.
+:func:`warm` computes them in parallel processes, each as soon as the products it reads are done
+(each with one core: BLAS and the package's own workers limited to one); ``make book`` runs them
+in one schedule with the notebooks (:func:`tools.bookbuild.execute_all`). Every product is the
+very call a notebook makes (same function, same arguments, same environment), so the notebook
+then finds it in the cache: results cannot differ from a build without this step, which is only
+a schedule (the package's results do not depend on the number of workers; its tests check that).
 A product that fails is reported and skipped: the notebook that needs it computes it again and
 reports the error where the reader sees it.
 
@@ -103,6 +105,7 @@ def _run(function: Callable[[], None], workers: int) -> tuple[str, float, str | 
 
     from analysis._threads import N_JOBS_ENV, single_threaded_blas
 
+    before = os.environ.get(N_JOBS_ENV)
     os.environ[N_JOBS_ENV] = str(workers)  # products running side by side: one core each
     start = time.perf_counter()
     try:
@@ -110,6 +113,11 @@ def _run(function: Callable[[], None], workers: int) -> tuple[str, float, str | 
             function()
     except Exception as err:  # reported; the notebook that needs the product computes it again
         return function.__name__, time.perf_counter() - start, f"{type(err).__name__}: {err}"
+    finally:  # the worker may run a notebook next: its kernel must not inherit this setting
+        if before is None:
+            os.environ.pop(N_JOBS_ENV, None)
+        else:
+            os.environ[N_JOBS_ENV] = before
     return function.__name__, time.perf_counter() - start, None
 
 

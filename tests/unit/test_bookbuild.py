@@ -240,3 +240,25 @@ def test_execute_all_computes_the_products_only_for_notebooks_that_read_them(mon
     log.unlink()
     _bookbuild.execute_all(1, [plain, reader], verbose=False)  # all cached: no products either
     assert not log.exists()
+
+
+def _jobs_setting():
+    import os
+
+    return os.environ.get("BRAINCLOCK_N_JOBS")
+
+
+def test_a_product_leaves_no_setting_behind_for_the_notebook_that_runs_next_in_its_worker(monkeypatch, tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tools import products
+
+    monkeypatch.delenv("BRAINCLOCK_N_JOBS", raising=False)
+    monkeypatch.setenv("BRAINCLOCK_TEST_PRODUCTS", str(tmp_path / "log.txt"))
+    tasks = products.product_tasks(2, {_product_first: ((), 1.0)})  # as if side by side: one core
+    tasks["next"] = (_jobs_setting, (), ("_product_first",), 0.0)
+    seen = {}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:  # one worker: same process
+        products.run_graph(pool, tasks, 1, seen.__setitem__)
+    assert (tmp_path / "log.txt").read_text() == "first 1\n" and seen["next"] is None
