@@ -30,46 +30,25 @@ PAGE_STATE = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(BROWSER).exists():
-        pytest.fail(f"{BROWSER} not found: `make test` installs Debian's chromium-headless-shell", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=BROWSER,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
-        yield b
-        b.close()
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
-def _pages():
-    return [p.relative_to(HTML).as_posix() for p in html_pages()]
-
-
-def test_site_has_pages(book_build):
-    assert _pages(), "no built pages to check"
-
-
-@pytest.mark.parametrize("width", list(WIDTHS))
-def test_every_page_in_the_browser(site, browser, width):
-    SHOTS.mkdir(parents=True, exist_ok=True)
+async def _check_width(browser, site: str, width: str, pages: list[str]) -> list[str]:
+    """Load every page at one width; returns what is wrong (and writes the screenshots)."""
     failures = []
-    for rel in _pages():
-        page = browser.new_page(viewport=dict(zip(("width", "height"), WIDTHS[width])))
+    for rel in pages:
+        page = await browser.new_page(viewport=dict(zip(("width", "height"), WIDTHS[width])))
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
-        response = page.goto(f"{site}/{rel}", wait_until="networkidle")
+        response = await page.goto(f"{site}/{rel}", wait_until="networkidle")
         if response is None or response.status != 200:
             failures.append(f"{rel}: HTTP {None if response is None else response.status}")
-            page.close()
+            await page.close()
             continue
-        page.evaluate("() => window.MathJax && window.MathJax.startup ? window.MathJax.startup.promise : null")
-        state = page.evaluate(PAGE_STATE)
+        await page.evaluate("() => window.MathJax && window.MathJax.startup ? window.MathJax.startup.promise : null")
+        state = await page.evaluate(PAGE_STATE)
         name = rel.replace("/", "__").removesuffix(".html")
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        await page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
         foreign = sorted({urlparse(u).netloc for u in requests if urlparse(u).scheme in ("http", "https")}
                          - {urlparse(site).netloc})
         if foreign:
@@ -84,5 +63,47 @@ def test_every_page_in_the_browser(site, browser, width):
             failures.append(f"{rel}: images without alt text: {no_alt}")
         if state["math"] and state["typeset"] == 0:
             failures.append(f"{rel}: {state['math']} math elements but MathJax typeset none")
-        page.close()
+        await page.close()
+    return failures
+
+
+@pytest.fixture(scope="module")
+def browser_check(site) -> dict[str, list[str]]:
+    """Every page at every width, the widths side by side in one browser (a page waits ~0.5 s for the
+    network to fall idle: one width after the other took 67 s, most of it waiting).
+
+    Returns width -> what is wrong.
+    """
+    if not Path(BROWSER).exists():
+        pytest.fail(f"{BROWSER} not found: `make test` installs Debian's chromium-headless-shell", pytrace=False)
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pages = _pages()
+
+    async def run() -> dict[str, list[str]]:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=BROWSER, args=LAUNCH_ARGS)
+            try:
+                found = await asyncio.gather(*(_check_width(browser, site, width, pages) for width in WIDTHS))
+            finally:
+                await browser.close()
+        return dict(zip(WIDTHS, found))
+
+    return asyncio.run(run())
+
+
+def _pages():
+    return [p.relative_to(HTML).as_posix() for p in html_pages()]
+
+
+def test_site_has_pages(book_build):
+    assert _pages(), "no built pages to check"
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_every_page_in_the_browser(browser_check, width):
+    failures = browser_check[width]
     assert not failures, f"site check at {width} width found:\n" + "\n".join(failures)
