@@ -401,7 +401,8 @@ def _executed_notebooks(app) -> list[tuple[str, object]]:
         if source.suffix != ".py":
             continue
         record = cache.match_cache_notebook(bookbuild.read_notebook(source))
-        executed.append((docname, cache.get_cache_bundle(record.pk).nb))
+        executed.append((docname, cache.get_cache_bundle(record.pk).nb,
+                         f"{record.pk}|{record.created.isoformat()}|{record.hashkey}"))
     return executed
 
 
@@ -409,7 +410,7 @@ def _write_results(app, executed) -> None:
     """Collect the result records of every executed notebook page into ``_build/results.json``."""
     from analysis import report
 
-    registry = report.collect_notebooks(executed)
+    registry = report.collect_notebooks((docname, nb) for docname, nb, _ in executed)
     target = Path(app.outdir).parent / "results.json"
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -440,13 +441,27 @@ def _notebook_download_links(app, doctree, docname) -> None:
 
 
 def _copy_executed_notebooks(app, executed) -> None:
-    """Write each executed notebook (outputs included) next to the pages that link to it."""
+    """Write each executed notebook (outputs included) next to the pages that link to it.
+
+    A notebook whose execution (cache record) is the one already written is not written again:
+    serialising the eight notebooks with their figures took 1.3 s of every rebuild.
+    """
     import nbformat
 
     dest = Path(app.outdir, NOTEBOOK_DOWNLOADS)
     dest.mkdir(parents=True, exist_ok=True)
-    for docname, nb in executed:
-        nbformat.write(nb, dest / (Path(docname).name + ".ipynb"))
+    manifest = dest / ".executions.json"
+    try:
+        written = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        written = {}
+    for docname, nb, execution in executed:
+        target = dest / (Path(docname).name + ".ipynb")
+        if written.get(docname) == execution and target.exists():
+            continue
+        nbformat.write(nb, target)
+        written[docname] = execution
+    manifest.write_text(json.dumps(written, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def _build_finished(app, exception) -> None:
@@ -458,7 +473,23 @@ def _build_finished(app, exception) -> None:
     _write_results(app, executed)
 
 
+def _cache_pybtex_plugin_lookups() -> None:
+    """Look each bibliography plugin up once per build.
+
+    pybtex finds a plugin by scanning every installed distribution's entry points on each call;
+    sphinxcontrib-bibtex asks 60 times per rebuild of this book: 1.9 s of a 10.8 s rebuild with
+    nothing changed (profiled). Installed entry points do not change during a build.
+    """
+    import functools
+
+    import pybtex.plugin
+
+    if not hasattr(pybtex.plugin._load_entry_point, "cache_info"):
+        pybtex.plugin._load_entry_point = functools.lru_cache(maxsize=None)(pybtex.plugin._load_entry_point)
+
+
 def setup(app):
+    _cache_pybtex_plugin_lookups()
     app.add_directive("software-environment", SoftwareEnvironment)
     app.add_directive("data-provenance", DataProvenance)
     app.add_node(notebook_timings)
