@@ -68,7 +68,8 @@ notebook: setup  ## execute one notebook alone: make notebook NB=notebooks/01_co
 test: setup browser  ## set up, then run every check (unit, notebooks, book build, results, site)
 	$(PY) -m tools.bookbuild execute-all
 	$(PY) -m pytest -n $(TEST_JOBS) tests/unit  # independent tests: one process per core
-	$(PY) -m pytest tests/notebooks tests/book  # these share one book build: one process
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests/notebooks  # the two runs on other data side by side
+	$(PY) -m pytest tests/book  # the book build and the site: one process
 
 test-unit: setup  ## unit tests of the package only
 	$(PY) -m pytest -n $(TEST_JOBS) tests/unit
