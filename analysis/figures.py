@@ -20,7 +20,7 @@ from analysis.trial.tables import MISSING_MARK, MVC
 
 
 def _nilearn_plotting():
-    """``nilearn.plotting``, imported by the two figures that draw matrices and glass brains only:
+    """``nilearn.plotting``, imported only by the figures that draw matrices and glass brains:
     importing it with this module cost every notebook kernel about a second."""
     from nilearn import plotting
 
@@ -473,7 +473,8 @@ def network_pattern_matrix(by_network: pd.DataFrame, *, title: str) -> plt.Figur
     values = by_network.to_numpy()
     limit = float(np.nanmax(np.abs(values)))
     fig = plt.figure(figsize=(6.5, 5.5))
-    _nilearn_plotting().plot_matrix(values, labels=list(by_network.index), figure=fig, colorbar=True, cmap="RdBu_r",
+    plotting = _nilearn_plotting()
+    plotting.plot_matrix(values, labels=list(by_network.index), figure=fig, colorbar=True, cmap="RdBu_r",
                          vmax=limit, vmin=-limit, title=title)
     fig.axes[0].grid(False)
     return fig
@@ -483,7 +484,8 @@ def pattern_glass_brain(pattern: np.ndarray, atlas: pd.DataFrame, *, threshold: 
                         title: str = "Strongest 0.3% of pattern edges") -> plt.Figure:
     """The strongest edges of an edge-wise pattern on a glass brain (ROI coordinates from the atlas)."""
     fig = plt.figure(figsize=(9, 3.5))
-    _nilearn_plotting().plot_connectome(unvectorize(pattern)[0], atlas[["x", "y", "z"]].to_numpy(), edge_threshold=threshold,
+    plotting = _nilearn_plotting()
+    plotting.plot_connectome(unvectorize(pattern)[0], atlas[["x", "y", "z"]].to_numpy(), edge_threshold=threshold,
                              node_size=6, edge_cmap="RdBu_r", figure=fig, colorbar=True, title=title)
     return fig
 
@@ -517,7 +519,8 @@ def region_change_figure(change, *, arm: str, control: str, fdr: float = 0.05) -
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1, 1.3]})
     labels = list(change.rois["roi"])
     limit = float(np.abs(change.t_matrix).max())
-    _nilearn_plotting().plot_matrix(change.t_matrix, labels=labels, axes=axes[0], colorbar=True, cmap="RdBu_r",
+    plotting = _nilearn_plotting()
+    plotting.plot_matrix(change.t_matrix, labels=labels, axes=axes[0], colorbar=True, cmap="RdBu_r",
                          vmin=-limit, vmax=limit, title=f"t ({arm} vs {control} change)")
     axes[0].tick_params(labelsize=5)
     axes[0].grid(False)
@@ -528,7 +531,7 @@ def region_change_figure(change, *, arm: str, control: str, fdr: float = 0.05) -
     if not keep.any():  # nothing survives FDR: show the unthresholded strongest edges instead
         strong = np.abs(change.t_matrix) >= np.quantile(np.abs(change.t_matrix), 0.98)
         shown = np.where(strong, change.t_matrix, 0.0)
-    _nilearn_plotting().plot_connectome(shown, change.rois[["x", "y", "z"]].to_numpy(), axes=axes[1], node_size=10,
+    plotting.plot_connectome(shown, change.rois[["x", "y", "z"]].to_numpy(), axes=axes[1], node_size=10,
                              edge_cmap="RdBu_r", display_mode="xz", colorbar=True)
     axes[1].set_title("FDR-significant edges" if keep.any() else "strongest 2% of edges (none FDR-significant)")
     return fig

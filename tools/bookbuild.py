@@ -326,10 +326,11 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
         tasks[path.stem] = (_execute_in_child, (str(path), timeout), needs, float(recorded.get(path.stem, 0.0)))
     product_seconds = 0.0
     store = get_cache(str(CACHE_DIR))
+    notebooks = {p.stem for p in todo}
 
     def done(name: str, result) -> None:
         nonlocal product_seconds
-        if name not in {p.stem for p in todo}:
+        if name not in notebooks:
             product_seconds += _products.report(result, verbose)[1]
             return
         path, nb, error, seconds = result

@@ -67,23 +67,25 @@ def trial_clock() -> None:
     trial_brain_age(load_default_trial(SEED), seed=SEED)
 
 
-def _variant(**kwargs) -> None:
+def _variant(index: int) -> None:
+    """03's sensitivity clock ``CLOCK_VARIANTS[index]`` (its arguments come from there)."""
     from analysis._paths import CLOCK_ENV, env_path
     from analysis.clock import apply_clock
     from analysis.trial import load_default_trial
+    from analysis.trial_analysis import CLOCK_VARIANTS
 
     if env_path(CLOCK_ENV) is None:  # a saved clock has no training data to retrain (03 says so)
-        apply_clock(load_default_trial(SEED), seed=SEED, **kwargs)
+        apply_clock(load_default_trial(SEED), seed=SEED, **CLOCK_VARIANTS[index][1])
 
 
 def correlation_clock() -> None:
     """03: the sensitivity clock on correlation connectivity."""
-    _variant(connectivity="correlation")
+    _variant(0)
 
 
 def svr_clock() -> None:
     """03: the sensitivity clock with an RBF SVR."""
-    _variant(model="svr")
+    _variant(1)
 
 
 #: Product -> (the products it reads, typical seconds on one core of a 2-core machine: only to

@@ -85,6 +85,8 @@ def _skops_io():
 
 def _skops_version() -> str:
     return importlib.metadata.version("skops")
+
+
 _CHECKSUM_PREFIX = b"brainclock-sha256:"
 _DIGEST_LENGTH = 64
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: the same content gives the same bytes

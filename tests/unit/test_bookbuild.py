@@ -212,6 +212,10 @@ def test_the_schedule_starts_the_longest_chain_first_and_waits_for_what_a_task_r
     names = {p.__name__ for p in products.PRODUCTS}
     assert all(n in products.PRODUCTS for needs, _ in products.PRODUCTS.values() for n in needs)
     assert all(set(reads) <= names for reads in _bookbuild.PRODUCT_READS.values())
+    # the sensitivity-clock products are 03's variants, named after what they change
+    from analysis.trial_analysis import CLOCK_VARIANTS
+
+    assert [kwargs for _, kwargs in CLOCK_VARIANTS] == [{"connectivity": "correlation"}, {"model": "svr"}]
 
 
 def test_execute_all_computes_the_products_only_for_notebooks_that_read_them(monkeypatch, tmp_path):
