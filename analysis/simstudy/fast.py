@@ -51,7 +51,7 @@ from scipy import special, stats
 from analysis._threads import single_threaded_blas
 from analysis.clock import BrainAgeClock, trial_brain_age
 from analysis.connectome import shrunk_covariances
-from analysis.stats import RandomInterceptFit, fdr_bh_rows, fit_random_intercept
+from analysis.stats import RandomInterceptFit, fdr_bh_rows, fit_random_intercept, fit_random_intercepts
 from analysis.trial import ARMS, TrialAssumptions, simulate_reference, simulate_trial
 
 __all__ = [
@@ -423,6 +423,17 @@ def true_contrasts(assumptions: TrialAssumptions) -> np.ndarray:
                      for a, b, m in CONTRASTS.values()])
 
 
+def _contrast_rows(fit: RandomInterceptFit) -> np.ndarray:
+    """(estimate, SE) of every contrast of :data:`CONTRASTS` from one fit of the primary model."""
+    return np.array([fit.contrast(w) for w in _contrast_weights()])
+
+
+def _model_problem(gap: np.ndarray, scans: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The primary model's ``(y, X, groups)`` for one trial's gaps."""
+    X = design_matrix(scans["arm"], scans["month"], scans["age"], scans["female"], scans["mean_fd_mm"])
+    return gap, X, scans["person"]
+
+
 def primary_contrasts(gap: np.ndarray, scans: Mapping[str, np.ndarray]) -> np.ndarray:
     """Fit the primary model to one trial's gaps; (estimate, SE) of every contrast.
 
@@ -430,10 +441,15 @@ def primary_contrasts(gap: np.ndarray, scans: Mapping[str, np.ndarray]) -> np.nd
     -------
     ndarray of shape (n_contrasts, 2)
     """
-    X = design_matrix(scans["arm"], scans["month"], scans["age"], scans["female"], scans["mean_fd_mm"])
-    fit = fit_random_intercept(gap, X, scans["person"])
-    weights = _contrast_weights()
-    return np.array([fit.contrast(w) for w in weights])
+    return _contrast_rows(fit_random_intercept(*_model_problem(gap, scans)))
+
+
+def _replicate_problem(seed, assumptions: TrialAssumptions, measurement: MeasurementModel, scale: str,
+                       n_per_arm: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate one fast-path trial and correct its gaps: the primary model's ``(y, X, groups)``."""
+    rng = np.random.default_rng(seed)
+    scans = simulate_scans(assumptions, measurement, rng, n_per_arm=n_per_arm)
+    return _model_problem(measurement.gap(scans["predicted"], scans["age"], scale), scans)
 
 
 def run_replicate(
@@ -446,10 +462,8 @@ def run_replicate(
 ) -> np.ndarray:
     """One fast-path replicate: simulate, draw predictions, correct, fit. (estimate, SE) rows."""
     _check_scale(scale)
-    rng = np.random.default_rng(seed)
-    scans = simulate_scans(assumptions, measurement, rng, n_per_arm=n_per_arm)
-    gap = measurement.gap(scans["predicted"], scans["age"], scale)
-    return primary_contrasts(gap, scans)
+    return _contrast_rows(fit_random_intercept(*_replicate_problem(seed, assumptions, measurement, scale,
+                                                                   n_per_arm)))
 
 
 # --------------------------------------------------------------------------------------
@@ -484,7 +498,9 @@ def _chunk_seeds(seeds: Sequence, n_chunks: int) -> list[list]:
 
 
 def _run_chunk(seeds, assumptions, measurement, scale, n_per_arm) -> list[np.ndarray]:
-    return [run_replicate(s, assumptions, measurement, scale=scale, n_per_arm=n_per_arm) for s in seeds]
+    """:func:`run_replicate` of every seed, the models fitted together (the same numbers, faster)."""
+    problems = [_replicate_problem(s, assumptions, measurement, scale, n_per_arm) for s in seeds]
+    return [_contrast_rows(fit) for fit in fit_random_intercepts(problems)]
 
 
 def _tidy(raw: np.ndarray, truth_latent: np.ndarray, factor: float) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from analysis.stats.models import (
     tidy_effects,
 )
 from analysis.stats.multiplicity import fdr_bh, fdr_bh_rows, gatekeeping, holm, trial_families
-from analysis.stats.random_intercept import RandomInterceptFit, fit_random_intercept
+from analysis.stats.random_intercept import RandomInterceptFit, fit_random_intercept, fit_random_intercepts
 from analysis.stats.reliability import icc, smallest_detectable_change
 from analysis.stats.resampling import BootstrapCI, bootstrap_ci
 from analysis.stats.wording import BIAS_CORRECTION_IDENTITIES, bias_correction_identities, conclusion, verdict
@@ -45,7 +45,7 @@ from analysis.stats.wording import BIAS_CORRECTION_IDENTITIES, bias_correction_i
 __all__ = [
     "EFFECT_COLUMNS", "MixedModelResult", "BootstrapCI", "RandomInterceptFit", "mixed_model",
     "contrast", "design_rows", "difference_at", "ancova", "ols", "standardize_effects", "tidy_effects", "fdr_bh", "fdr_bh_rows",
-    "holm", "bootstrap_ci", "correlation", "partial_correlation", "fit_random_intercept",
+    "holm", "bootstrap_ci", "correlation", "partial_correlation", "fit_random_intercept", "fit_random_intercepts",
     "gatekeeping", "trial_families", "CLDAResult", "clda", "compare_covariance", "covariance_comparison", "cace",
     "rubin_pool",
     "multiple_imputation", "TippingPointResult", "tipping_point", "icc", "smallest_detectable_change",

@@ -62,6 +62,52 @@ def test_fast_reml_boundary_and_errors(rng):
         simstudy.fit_random_intercept(y[:-1], X, groups)
 
 
+def test_lockstep_brent_takes_scipys_steps(rng):
+    """The vectorised bounded Brent search is SciPy's, element for element: same minimiser, same count."""
+    from scipy import optimize
+
+    from analysis.stats import random_intercept as ri
+
+    centres, widths = rng.uniform(-11, 7, 40), rng.uniform(0.2, 5.0, 40)
+    centres[:3] = [-12.5, 9.0, 0.0]  # minima outside the interval (at a bound) and a flat-ish one
+    widths[2] = 1e-3
+    calls = np.zeros(len(centres), dtype=int)
+
+    def curve(x, rows):
+        return np.log1p(((x - centres[rows]) / widths[rows]) ** 2) + 0.01 * np.sin(3 * x)
+
+    def batch(x, rows):
+        calls[rows] += 1
+        return curve(x, rows)
+
+    x, fun = ri._bounded_brent(batch, len(centres), (-12.0, 8.0), 1e-7, 500)
+    for k in range(len(centres)):
+        ref = optimize.minimize_scalar(lambda v: float(curve(np.array([v]), np.array([k]))[0]),
+                                       bounds=(-12.0, 8.0), method="bounded", options={"xatol": 1e-7})
+        # each problem stops when it converges: evaluated exactly as often as SciPy evaluates it
+        assert (x[k], fun[k], calls[k]) == (ref.x, ref.fun, ref.nfev), k
+    assert len(set(calls)) > 1
+
+
+def test_fast_reml_batch_is_bitwise_the_single_fit(rng):
+    """A problem fitted among others, in any batch, gives the bits of its fit alone."""
+    from analysis.stats import fit_random_intercepts
+
+    problems = [_clustered_data(rng, tau=tau) for tau in (0.0, 0.5, 1.5, 3.0)]
+    problems.append((problems[1][0], problems[1][1], np.arange(len(problems[1][0]))))  # singletons only
+    together = fit_random_intercepts(problems)
+    reversed_ = fit_random_intercepts(problems[::-1])[::-1]
+    for problem, a, b in zip(problems, together, reversed_):
+        alone = simstudy.fit_random_intercept(*problem)
+        for fit in (a, b):
+            assert np.array_equal(fit.params, alone.params) and np.array_equal(fit.cov, alone.cov)
+            assert (fit.sigma2, fit.tau2) == (alone.sigma2, alone.tau2)
+    assert together[3].tau2 > together[1].tau2 > together[0].tau2
+    with pytest.raises(ValueError, match="problem 1 has 3"):
+        fit_random_intercepts([problems[0], (problems[1][0], problems[1][1][:, :3], problems[1][2])])
+    assert fit_random_intercepts([]) == []
+
+
 def test_measurement_model_fit_recovers_parameters(rng):
     n_people = 1500
     person = np.repeat(np.arange(n_people), 3)
@@ -197,9 +243,10 @@ def test_fast_reml_unbalanced_groups_match_row_level_gls(rng):
     _, codes = np.unique(groups, return_inverse=True)
     counts = np.bincount(codes).astype(float)
     Z = np.column_stack([X, y])
-    gram, sizes, B, n_groups = ri._sufficient_statistics(Z, codes, counts)
+    problems = ri._Problems.build([(y, X, groups)])
     means = np.stack([np.bincount(codes, weights=c) for c in Z.T], axis=1) / counts[:, None]
     for lam in (0.0, 0.3, 5.0):
         shrink = 1.0 - 1.0 / np.sqrt(1.0 + counts * lam)
         W = Z - shrink[codes, None] * means[codes]
-        np.testing.assert_allclose(ri._cross_products(lam, gram, sizes, B), W.T @ W, rtol=1e-10, atol=1e-9)
+        cross = problems.cross(np.array([lam]), np.array([0]))[0]
+        np.testing.assert_allclose(cross, W.T @ W, rtol=1e-10, atol=1e-9)
