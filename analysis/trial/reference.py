@@ -51,12 +51,13 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from analysis._paths import REFERENCE_DIR_ENV, env_path
+from analysis._series import SeriesSource
 from analysis._version import __version__
 from analysis.atlas import dosenbach_atlas
 from analysis.trial import io
@@ -197,11 +198,10 @@ class ReferenceCohort:
         """The (n_volumes, n_rois) float64 time series of one person (checked on every read)."""
         return self._reader(participant_id)
 
-    def iter_timeseries(self, participants: pd.DataFrame | None = None) -> Iterator[np.ndarray]:
-        """Time series of every (or the given) person, one at a time, in row order."""
-        ids = (self.participants if participants is None else participants)["participant_id"]
-        for pid in ids:
-            yield self.timeseries(pid)
+    def iter_timeseries(self, participants: pd.DataFrame | None = None) -> SeriesSource:
+        """Time series of every (or the given) person, in row order (readable in any order)."""
+        ids = list((self.participants if participants is None else participants)["participant_id"])
+        return SeriesSource(len(ids), lambda i: self.timeseries(ids[i]))
 
     @property
     def digest(self) -> str:

@@ -22,7 +22,7 @@ NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.py"))
 
 #: Layer of each module or subpackage (its top-level name under ``analysis``).
 LAYERS = {
-    "_version": 0, "_paths": 0, "_threads": 0, "_format": 0, "report": 0, "stats": 0,
+    "_version": 0, "_paths": 0, "_threads": 0, "_format": 0, "_series": 0, "report": 0, "stats": 0,
     "atlas": 1, "open_data": 1,
     "trial": 2, "extract": 2,
     "connectome": 3,

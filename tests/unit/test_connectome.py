@@ -81,6 +81,44 @@ def test_covariances_stream_and_match_sklearn(rng):
     assert len(stack) == 4 and stack[1:3].shape == (2, 7, 7) and stack[2].shape == (1, 7, 7)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_source_read_on_threads_gives_the_serial_loops_bits(rng, monkeypatch, workers, standardize):
+    """Blocks of a SeriesSource on threads: every covariance is the one-at-a-time loop's, bit for bit."""
+    from analysis import connectome
+    from analysis.connectome import NamedSeries, SeriesSource
+
+    monkeypatch.setattr(connectome, "SOURCE_BLOCK", 3)  # several blocks on 70 scans
+    monkeypatch.setenv("BRAINCLOCK_N_JOBS", workers)
+    series = _series(rng, n_scans=70)
+    reads = []
+    source = SeriesSource(len(series), lambda i: reads.append(i) or series[i])
+    serial = shrunk_covariances(iter(series), standardize=standardize)
+    for given in (source, NamedSeries(source, None)):
+        reads.clear()
+        stack = shrunk_covariances(given, standardize=standardize)
+        assert np.array_equal(stack.covariances, serial.covariances) and stack.standardized == standardize
+        assert sorted(reads) == list(range(70))  # each scan read once
+    assert len(list(source)) == 70 and np.array_equal(next(iter(source)), series[0])
+
+
+def test_a_source_reports_the_first_bad_scan(rng, monkeypatch):
+    from analysis import connectome
+    from analysis.connectome import SeriesSource
+
+    monkeypatch.setattr(connectome, "SOURCE_BLOCK", 2)
+    series = _series(rng, n_scans=9)
+    for i in (7, 4):
+        series[i] = series[i].copy()
+        series[i][3, 2] = np.inf
+    with pytest.raises(ValueError, match="time series 4 contains NaN or infinite"):
+        shrunk_covariances(SeriesSource(9, series.__getitem__))
+    series[6] = rng.standard_normal((50, 6))
+    series[4] = series[5]
+    with pytest.raises(ValueError, match="time series 6 has 6 ROIs but earlier ones have 7"):
+        shrunk_covariances(SeriesSource(9, series.__getitem__))
+
+
 def test_reference_fitted_on_training_scans_only(rng):
     series = _series(rng, n_scans=12)
     train, test = series[:8], series[8:]
