@@ -27,7 +27,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -36,6 +35,7 @@ from analysis._paths import cache_dir, cache_lock, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
+from analysis.clock.models import LeaveOneOutRidge
 from analysis.connectome import (
     NamedSeries,
     connectivity_features,
@@ -223,7 +223,7 @@ def network_matrix(edge_values: np.ndarray, networks: Sequence[str], *, statisti
 
 
 def _ridge():
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+    return make_pipeline(StandardScaler(), LeaveOneOutRidge(alphas=ALPHAS))
 
 
 def _cv_scores(X: np.ndarray, age: np.ndarray, folds) -> dict[str, float]:

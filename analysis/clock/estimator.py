@@ -2,15 +2,16 @@
 
 :class:`BrainAgeClock` is a scikit-learn regressor :cite:p:`pedregosa2011`. By default it embeds
 each scan's Ledoit-Wolf covariance in tangent space :cite:p:`varoquaux2010,dadi2019` and fits a
-ridge regression on standardised edges with the penalty chosen by efficient leave-one-out CV
-(:class:`~sklearn.linear_model.RidgeCV`). Non-linear alternatives (RBF support-vector regression,
+ridge regression on standardised edges with the penalty chosen by exact leave-one-out CV
+(:class:`~analysis.clock.models.LeaveOneOutRidge`, the model of scikit-learn's ``RidgeCV`` with
+less work and memory; clocks saved with ``RidgeCV`` still load). Non-linear alternatives (RBF support-vector regression,
 histogram gradient boosting) are offered for an honest comparison.
 
 Bias correction of the brain age gap ``delta = predicted - age`` is fitted on **training data
 only**. Predictions of the training people themselves would be overfitted (a ridge fit on
 12,720 edges nearly interpolates its training ages), so the correction is fitted on
 *out-of-sample* predictions of the training people. For ridge these are the exact
-leave-one-out predictions RidgeCV computes in closed form while choosing the penalty: each
+leave-one-out predictions the ridge computes in closed form while choosing the penalty: each
 comes from a model trained on n - 1 people, so it is shrunk towards the mean as much as the
 final model's predictions of new people are. (An inner K-fold CV trains on fewer people, whose
 predictions are shrunk more: a correction fitted on them over-corrects new people -- with 3
@@ -86,7 +87,7 @@ class BrainAgeClock(RegressorMixin, BaseEstimator):
         Connectivity kind computed from a list of (time x ROI) arrays (or a
         :class:`~analysis.connectome.CovarianceStack`); ``None`` takes a 2-D feature matrix.
     model : {"ridge", "svr", "hgb"}, default="ridge"
-        ``"ridge"``: standardised features + RidgeCV over ``alphas`` (leave-one-out);
+        ``"ridge"``: standardised features + ridge over ``alphas`` chosen by exact leave-one-out error;
         ``"svr"``: standardised features + RBF SVR (C chosen by inner 3-fold CV);
         ``"hgb"``: histogram gradient boosting (early stopping).
     bias_correction : {"beheshti", "cole", "smith", "none"}, default="beheshti"

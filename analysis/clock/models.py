@@ -11,12 +11,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
-from analysis._threads import row_blocks
+from analysis._threads import row_blocks, single_threaded_blas
 
 #: Model names a clock accepts.
 MODELS = ("ridge", "svr", "hgb")
 #: Default ridge penalties (features are standardised, so these are in comparable units).
 DEFAULT_ALPHAS = np.logspace(-2, 6, 17)
+#: Column means below this count as centred (standardised features: ~1e-16).
+CENTRED = 1e-6
 
 
 def rbf_scale_kernel(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -102,13 +104,97 @@ class ScaleRBFSVR(RegressorMixin, BaseEstimator):
         return self.search_.predict(_rbf(X, self.X_fit_, self.gamma_))
 
 
+class LeaveOneOutRidge(RegressorMixin, BaseEstimator):
+    """Ridge regression with an intercept, the penalty chosen by exact leave-one-out error.
+
+    The model of ``RidgeCV(alphas, store_cv_results=True, scoring="neg_mean_squared_error")``
+    (scikit-learn's "eigen" GCV path, for fewer rows than features), computed with less work
+    and memory: the Gram matrix of the rows is one product whose row blocks run on the
+    available cores (bit for bit the one-piece product), the centring is applied to the Gram
+    matrix instead of a centred copy of the features, and the diagonal of each penalty's
+    inverse comes from one precomputed ``Q**2`` product. On 2,433 x 12,720 standardised features
+    here: ``RidgeCV`` 7.5-8.6 s and a centred copy of the features (248 MB), this 5.3-7.2 s and no
+    copy; the eigendecomposition of the 2,433 x 2,433 Gram matrix (3-4 s, one core) is the floor.
+    Agreement with ``RidgeCV`` (penalty, coefficients, leave-one-out predictions) is tested.
+
+    Parameters
+    ----------
+    alphas : array-like or None, default=None
+        Penalties searched (default :data:`DEFAULT_ALPHAS`); ties go to the first.
+
+    Attributes
+    ----------
+    alpha_ : float
+        Chosen penalty.
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    best_score_ : float
+        Negative mean squared leave-one-out error at ``alpha_``.
+    cv_results_ : ndarray of shape (n_samples, n_alphas)
+        Leave-one-out predictions of every training row at every penalty (as ``RidgeCV`` stores them).
+    """
+
+    def __init__(self, alphas=None):
+        self.alphas = alphas
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if X.ndim != 2 or y.shape != (X.shape[0],):
+            raise ValueError(f"X must be 2-D with one row per value of y; got X {X.shape}, y {y.shape}")
+        alphas = np.atleast_1d(np.asarray(DEFAULT_ALPHAS if self.alphas is None else self.alphas, dtype=float))
+        if alphas.ndim != 1 or np.any(alphas <= 0):
+            raise ValueError(f"alphas must be positive numbers; got {self.alphas!r}")
+        with single_threaded_blas():
+            return self._fit(X, y, alphas)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> LeaveOneOutRidge:
+        n = len(y)
+        mean, y_mean = X.mean(axis=0), y.mean()
+        yc = y - y_mean
+        offset = mean  # the intercept's
+        if np.abs(mean).max() > CENTRED:  # not standardised: centre a copy (the Gram identity below
+            X, mean = X - mean, np.zeros_like(mean)  # would lose digits to large means)
+        # Gram matrix of the centred rows, (X - 1m')(X - 1m')' = XX' - u1' - 1u' + (m.m) 11', u = Xm
+        gram = row_blocks(lambda rows: X[rows] @ X.T, n)
+        u = X @ mean
+        gram -= u[:, None]
+        gram -= u[None, :]
+        gram += mean @ mean
+        eigenvalues, Q = np.linalg.eigh(gram)
+        del gram
+        Qt_y, Qt_1 = Q.T @ yc, Q.sum(axis=0)
+        Q2 = Q * Q
+        results, best = np.empty((n, len(alphas))), None
+        for k, alpha in enumerate(alphas):
+            D = 1.0 / (eigenvalues + alpha)
+            c = Q @ (D * Qt_y)
+            # leave-one-out residual c_i / d_i, d = diag(G) - (G 1) / n for the unpenalised intercept
+            d = Q2 @ D - (Q @ (D * Qt_1)) / n
+            residual = c / d
+            results[:, k] = y - residual
+            score = -float(np.mean(residual**2))
+            if best is None or score > best[0]:
+                best = (score, k, c)
+        score, k, c = best
+        self.alpha_, self.best_score_, self.cv_results_ = float(alphas[k]), score, results
+        self.coef_ = X.T @ c - mean * c.sum()
+        self.intercept_ = float(y_mean - offset @ self.coef_)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has shape {X.shape}; the ridge was fitted on {self.n_features_in_} features")
+        return X @ self.coef_ + self.intercept_
+
+
 def make_model(name: str, *, alphas=None, random_state: int | None = None):
     """A fresh, unfitted regression pipeline named ``name``."""
     if name == "ridge":
         grid = DEFAULT_ALPHAS if alphas is None else np.asarray(alphas, dtype=float)
-        # store_cv_results + a scoring keeps the exact leave-one-out predictions (cv_results_)
-        ridge = RidgeCV(alphas=grid, store_cv_results=True, scoring="neg_mean_squared_error")
-        return make_pipeline(StandardScaler(), ridge)
+        return make_pipeline(StandardScaler(), LeaveOneOutRidge(alphas=grid))
     if name == "svr":
         return make_pipeline(StandardScaler(), ScaleRBFSVR(random_state=random_state))
     if name == "hgb":
@@ -126,7 +212,7 @@ def leave_one_out_predictions(model) -> np.ndarray | None:
     ``None`` for models without them.
     """
     ridge = model[-1] if hasattr(model, "steps") else model
-    if not isinstance(ridge, RidgeCV) or getattr(ridge, "cv_results_", None) is None:
+    if not isinstance(ridge, (RidgeCV, LeaveOneOutRidge)) or getattr(ridge, "cv_results_", None) is None:
         return None
     index = int(np.argmin(np.abs(np.asarray(ridge.alphas) - ridge.alpha_)))
     return ridge.cv_results_[:, index]

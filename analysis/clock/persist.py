@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 from analysis._paths import CLOCK_ENV, env_path
 from analysis._version import __version__
 from analysis.clock.estimator import BrainAgeClock
-from analysis.clock.models import ScaleRBFSVR, rbf_scale_kernel
+from analysis.clock.models import LeaveOneOutRidge, ScaleRBFSVR, rbf_scale_kernel
 from analysis.connectome import ConnectivityFeatures, shrunk_covariances
 from analysis.trial.reference import atlas_digest, cohort_summary
 from analysis.trial.reference import atlas_name as _atlas_name
@@ -111,8 +111,8 @@ def allowed_types() -> frozenset[str]:
     them if they move between modules (a file saved before such a move is refused and names
     the old type: refit the clock).
     """
-    return frozenset({_type_name(BrainAgeClock), _type_name(ConnectivityFeatures), _type_name(rbf_scale_kernel), _type_name(ScaleRBFSVR),
-                      *SKLEARN_TYPES})
+    return frozenset({_type_name(BrainAgeClock), _type_name(ConnectivityFeatures), _type_name(rbf_scale_kernel),
+                      _type_name(ScaleRBFSVR), _type_name(LeaveOneOutRidge), *SKLEARN_TYPES})
 
 
 # --------------------------------------------------------------------------------------------

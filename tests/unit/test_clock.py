@@ -246,6 +246,38 @@ def test_ridge_training_predictions_are_exact_leave_one_out(rng):
         assert clock.oof_predictions_[k] == pytest.approx(manual, rel=1e-8)
 
 
+@pytest.mark.parametrize("shape, offset", [((60, 200), 0.0), ((60, 200), 40.0), ((200, 30), 0.0)])
+def test_leave_one_out_ridge_is_ridgecvs_model(rng, shape, offset):
+    """Penalty, coefficients, intercept and every LOO prediction of RidgeCV, centred or not, n < p or n > p."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.preprocessing import StandardScaler
+
+    from analysis.clock.models import DEFAULT_ALPHAS, LeaveOneOutRidge
+
+    X, age = _linear(rng, n=shape[0], n_features=shape[1])
+    X = (StandardScaler().fit_transform(X) if offset == 0 else 3 * X + offset)
+    ours = LeaveOneOutRidge().fit(X, age)
+    theirs = RidgeCV(alphas=DEFAULT_ALPHAS, store_cv_results=True, scoring="neg_mean_squared_error").fit(X, age)
+    assert ours.alpha_ == theirs.alpha_ and ours.alpha_ not in (DEFAULT_ALPHAS[0], DEFAULT_ALPHAS[-1])
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-7, atol=1e-10 * np.abs(theirs.coef_).max())
+    assert ours.intercept_ == pytest.approx(theirs.intercept_, rel=1e-9)
+    np.testing.assert_allclose(ours.cv_results_, theirs.cv_results_, rtol=1e-9)
+    np.testing.assert_allclose(ours.predict(X[:5]), theirs.predict(X[:5]), rtol=1e-9)
+
+
+def test_leave_one_out_ridge_ties_and_errors(rng):
+    from analysis.clock.models import LeaveOneOutRidge
+
+    X, age = _linear(rng, n=30, n_features=50)
+    assert LeaveOneOutRidge(alphas=[10.0, 10.0, 1e9]).fit(X, age).alpha_ == 10.0  # the first of equals
+    with pytest.raises(ValueError, match="alphas must be positive"):
+        LeaveOneOutRidge(alphas=[1.0, 0.0]).fit(X, age)
+    with pytest.raises(ValueError, match="one row per value of y"):
+        LeaveOneOutRidge().fit(X, age[:-1])
+    with pytest.raises(ValueError, match="fitted on 50 features"):
+        LeaveOneOutRidge().fit(X, age).predict(X[:, :10])
+
+
 def test_correction_does_not_over_correct_new_people(rng):
     """Gaps of new people, corrected with training-only coefficients, are flat in age."""
     X, age = _linear(rng, n=1400, n_features=300)
