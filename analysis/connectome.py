@@ -270,15 +270,16 @@ def _source_covariances(source: SeriesSource, standardize: bool) -> CovarianceSt
     def estimate(series: np.ndarray) -> np.ndarray:
         return _ledoit_wolf(_zscore(series) if standardize else series)
 
-    def block(part: slice) -> list[np.ndarray]:
-        return [estimate(_check_series(source.read(i), i, n_rois)) for i in range(part.start, part.stop)]
-
     out = np.empty((len(source), n_rois, n_rois))
+
+    def block(part: slice) -> None:  # written in place: no second copy of the stack
+        for i in range(part.start, part.stop):
+            out[i] = estimate(_check_series(source.read(i), i, n_rois))
+
     with single_threaded_blas():
         out[0] = estimate(first)
-    parts = [slice(start, min(start + SOURCE_BLOCK, len(source))) for start in range(1, len(source), SOURCE_BLOCK)]
-    for part, covariances in zip(parts, parallel_map(block, parts, threads=True)):
-        out[part] = covariances
+    parallel_map(block, [slice(start, min(start + SOURCE_BLOCK, len(source)))
+                         for start in range(1, len(source), SOURCE_BLOCK)], threads=True)
     return CovarianceStack(out, standardized=standardize)
 
 
