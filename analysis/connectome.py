@@ -62,8 +62,10 @@ __all__ = [
 KINDS = ("tangent", "correlation", "partial correlation")
 #: Reference means for the tangent kind.
 REFERENCES = ("log-euclidean", "geometric")
-#: Scans processed per batched eigendecomposition (bounds temporary memory).
+#: Scans per partial sum of a reference mean (its rounding depends on this: keep it fixed).
 CHUNK = 256
+#: Scans per batched eigendecomposition elsewhere (each thread's temporaries: ~5 arrays of this many matrices).
+MAP_CHUNK = 64
 #: Scans read and estimated per task when a :class:`SeriesSource` is read on threads.
 SOURCE_BLOCK = 32
 
@@ -332,27 +334,43 @@ def _map_chunks(function: Callable, n: int, *, fixed: bool = False) -> list:
     """``function(part)`` for every chunk ``part`` of ``range(n)``, on threads, in order.
 
     ``fixed=True`` keeps chunks of exactly :data:`CHUNK` scans (for sums, whose rounding
-    depends on the chunking); otherwise chunks shrink when that keeps every worker busy.
+    depends on the chunking); otherwise chunks of at most :data:`MAP_CHUNK` scans, smaller when
+    that keeps every worker busy (a row's result does not depend on its chunk).
     """
-    size, workers = CHUNK, n_jobs()
-    if workers > 1 and not fixed:
-        size = max(16, min(CHUNK, -(-n // workers)))
+    size, workers = (CHUNK, 1) if fixed else (MAP_CHUNK, n_jobs())
+    if workers > 1:
+        size = max(16, min(MAP_CHUNK, -(-n // workers)))
     return parallel_map(function, list(_chunks(n, size)), threads=True)
 
 
-def _mean_log(covariances: np.ndarray, whitening: np.ndarray | None = None) -> np.ndarray:
-    """Mean of ``logm(W C W)`` over the stack, chunk by chunk (chunks on threads)."""
+def _gather(covariances: np.ndarray, rows: np.ndarray | None, part: slice) -> np.ndarray:
+    """Scans ``part`` of the stack, or of its rows ``rows`` (gathered per chunk: no copy of the subset)."""
+    return np.asarray(covariances[part] if rows is None else covariances[rows[part]])
+
+
+def _mean_log(covariances: np.ndarray, whitening: np.ndarray | None = None,
+              rows: np.ndarray | None = None) -> np.ndarray:
+    """Mean of ``logm(W C W)`` over the stack (or its ``rows``), chunk by chunk (chunks on threads).
+
+    Each chunk of :data:`CHUNK` scans is summed one matrix after the other, as ``sum(axis=0)``
+    does, in pieces of :data:`MAP_CHUNK` scans (less temporary memory, the same bits).
+    """
+    n = len(covariances) if rows is None else len(rows)
 
     def chunk_sum(part: slice) -> np.ndarray:
-        block = covariances[part]
-        if whitening is not None:
-            block = whitening @ block @ whitening
-        return _map_eigenvalues(np.log, block).sum(axis=0)
+        partial = np.zeros(covariances.shape[1:])
+        for piece in _chunks(part.stop - part.start, MAP_CHUNK):
+            block = _gather(covariances, rows, slice(part.start + piece.start, part.start + piece.stop))
+            if whitening is not None:
+                block = whitening @ block @ whitening
+            for log in _map_eigenvalues(np.log, block):
+                partial += log
+        return partial
 
     total = np.zeros(covariances.shape[1:])
-    for partial in _map_chunks(chunk_sum, len(covariances), fixed=True):
+    for partial in _map_chunks(chunk_sum, n, fixed=True):
         total += partial  # in chunk order: the same sum as the serial loop
-    return total / len(covariances)
+    return total / n
 
 
 def _exp_mean_log(logs: np.ndarray) -> np.ndarray:
@@ -364,9 +382,10 @@ def _exp_mean_log(logs: np.ndarray) -> np.ndarray:
     return _map_eigenvalues(np.exp, (mean_log + mean_log.T) / 2)
 
 
-def log_euclidean_mean(covariances: np.ndarray) -> np.ndarray:
-    """Log-Euclidean mean ``expm(mean(logm(C_i)))`` of SPD matrices (closed form)."""
-    mean_log = _mean_log(np.asarray(covariances, dtype=float))
+def log_euclidean_mean(covariances: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Log-Euclidean mean ``expm(mean(logm(C_i)))`` of SPD matrices (closed form), of ``rows`` if given."""
+    mean_log = _mean_log(covariances if isinstance(covariances, np.ndarray) else np.asarray(covariances, dtype=float),
+                         rows=rows)
     return _map_eigenvalues(np.exp, (mean_log + mean_log.T) / 2)
 
 
@@ -503,18 +522,32 @@ class ConnectivityFeatures(TransformerMixin, BaseEstimator):
         with single_threaded_blas():
             return self._fit_stack(stack)
 
-    def _fit_stack(self, stack: CovarianceStack) -> ConnectivityFeatures:
+    def fit_rows(self, stack: CovarianceStack, rows) -> ConnectivityFeatures:
+        """``fit(stack[rows])`` without copying the subset (bit for bit the same reference)."""
+        _check_kind(self.kind)
+        rows = np.asarray(rows, dtype=np.intp)
+        if self.reference == "geometric" or stack.logs is not None:
+            return self.fit(stack[rows])
+        with single_threaded_blas():
+            return self._fit_stack(stack, rows)
+
+    def _fit_stack(self, stack: CovarianceStack, rows: np.ndarray | None = None) -> ConnectivityFeatures:
         self.n_rois_ = stack.n_rois
         self.whitening_ = None
         if self.kind == "tangent" and self.reference == "log-euclidean" and stack.logs is not None:
             self.mean_ = _exp_mean_log(stack.logs)
             self.whitening_ = _map_eigenvalues(lambda v: 1 / np.sqrt(v), self.mean_)
         elif self.kind == "tangent":
-            average = log_euclidean_mean if self.reference == "log-euclidean" else geometric_mean
-            self.mean_ = average(stack.covariances)
+            self.mean_ = (log_euclidean_mean(stack.covariances, rows) if self.reference == "log-euclidean"
+                          else geometric_mean(stack.covariances))
             self.whitening_ = _map_eigenvalues(lambda v: 1 / np.sqrt(v), self.mean_)
-        else:
-            self.mean_ = self._matrices(stack.covariances).mean(axis=0)
+        else:  # the mean connectivity, summed one matrix after the other as mean(axis=0) does
+            n = len(stack) if rows is None else len(rows)
+            total = np.zeros((stack.n_rois, stack.n_rois))
+            for part in _chunks(n, MAP_CHUNK):
+                for matrix in self._matrices(_gather(stack.covariances, rows, part)):
+                    total += matrix
+            self.mean_ = total / n
         return self
 
     def _matrices(self, covariances: np.ndarray) -> np.ndarray:
@@ -527,14 +560,21 @@ class ConnectivityFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Vectorised connectivity of each scan, shape (n_scans, n_rois * (n_rois - 1) / 2)."""
         check_is_fitted(self, "mean_")
-        covariances = self._stack(X, self.n_rois_).covariances
+        return self._transform(self._stack(X, self.n_rois_).covariances)
+
+    def transform_rows(self, stack: CovarianceStack, rows) -> np.ndarray:
+        """``transform(stack[rows])`` without copying the subset."""
+        check_is_fitted(self, "mean_")
+        return self._transform(self._stack(stack, self.n_rois_).covariances, np.asarray(rows, dtype=np.intp))
+
+    def _transform(self, covariances: np.ndarray, take: np.ndarray | None = None) -> np.ndarray:
         rows, cols = np.tril_indices(self.n_rois_, k=-1)
-        out = np.empty((len(covariances), len(rows)))
+        out = np.empty((len(covariances) if take is None else len(take), len(rows)))
 
         def fill(part: slice) -> None:
-            out[part] = self._matrices(covariances[part])[:, rows, cols]
+            out[part] = self._matrices(_gather(covariances, take, part))[:, rows, cols]
 
-        _map_chunks(fill, len(covariances))
+        _map_chunks(fill, len(out))
         return out
 
     def fit_transform(self, X, y=None) -> np.ndarray:

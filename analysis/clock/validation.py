@@ -603,9 +603,15 @@ def _holdout(covariances, age, kind: str, seed: int, test_size: float) -> Holdou
     # the tangent reference is fitted on the training split; every person's features are then
     # computed once (the clock's fit and predict would compute the same numbers) and kept for
     # the learning curve
-    features = ConnectivityFeatures("tangent").fit(covariances[train])
-    Z = features.transform(covariances)
-    clock = fit_on_features(BrainAgeClock(random_state=seed), features, Z[train], age[train])
+    # rows taken from the stack chunk by chunk, the training features fitted before the others
+    # are computed: no copy of the 80 % subset's covariances or features (~0.6 GB less at peak)
+    features = ConnectivityFeatures("tangent").fit_rows(covariances, train)
+    Z_train = features.transform_rows(covariances, train)
+    clock = fit_on_features(BrainAgeClock(random_state=seed), features, Z_train, age[train])
+    Z = np.empty((len(age), Z_train.shape[1]))
+    Z[train] = Z_train
+    del Z_train
+    Z[test] = features.transform_rows(covariances, test)
     predicted = np.empty_like(age)
     predicted[train] = clock.oof_predictions_
     with single_threaded_blas():

@@ -119,6 +119,24 @@ def test_a_source_reports_the_first_bad_scan(rng, monkeypatch):
         shrunk_covariances(SeriesSource(9, series.__getitem__))
 
 
+@pytest.mark.parametrize("kind", ["tangent", "correlation", "partial correlation"])
+def test_rows_of_a_stack_fit_and_transform_as_their_copy(rng, monkeypatch, kind):
+    """fit_rows / transform_rows give the bits of fit / transform on the copied subset."""
+    from analysis import connectome
+
+    monkeypatch.setattr(connectome, "CHUNK", 8)  # several partial sums, several pieces per sum
+    monkeypatch.setattr(connectome, "MAP_CHUNK", 3)
+    stack = shrunk_covariances(_series(rng, n_scans=40))
+    rows = rng.permutation(40)[:29]
+    copied = ConnectivityFeatures(kind).fit(stack[rows])
+    taken = ConnectivityFeatures(kind).fit_rows(stack, rows)
+    assert np.array_equal(copied.mean_, taken.mean_)
+    assert np.array_equal(copied.transform(stack[rows[:7]]), taken.transform_rows(stack, rows[:7]))
+    if kind == "tangent":  # and the chunked mean is still the log-Euclidean mean
+        np.testing.assert_allclose(taken.mean_, expm(np.mean([logm(c) for c in stack.covariances[rows]], axis=0)),
+                                   rtol=1e-10)
+
+
 def test_reference_fitted_on_training_scans_only(rng):
     series = _series(rng, n_scans=12)
     train, test = series[:8], series[8:]
