@@ -62,20 +62,23 @@ class TreeMemory:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.Error:
                 break
-            rss, pss = [], []
+            rss, pss, labels = [], [], []
             for proc in procs:
                 try:
                     info = proc.memory_full_info()  # Linux: /proc/<pid>/smaps_rollup
+                    label = _label(proc)
                 except psutil.Error:
                     continue
                 rss.append(info.rss)
                 pss.append(getattr(info, "pss", info.rss))
+                labels.append(label)
             if rss:
                 self.peak_total = max(self.peak_total, sum(rss))
                 self.peak_single = max(self.peak_single, max(rss))
-                if sum(pss) > self.peak_pss:  # when, and the largest processes then (MB)
+                if sum(pss) > self.peak_pss:  # when, and the largest processes then (MB, what they run)
                     self.peak_pss, self.peak_at = sum(pss), time.perf_counter() - self.start
-                    self.peak_parts = sorted((round(x / 2**20) for x in pss), reverse=True)[:6]
+                    self.peak_parts = [f"{round(x / 2**20)} {label}" for x, label in
+                                       sorted(zip(pss, labels), reverse=True)[:6]]
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -85,6 +88,19 @@ class TreeMemory:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+def _label(proc: psutil.Process) -> str:
+    """What a build process runs: its task (named by tools.products.name_process) and its kind."""
+    command = " ".join(proc.cmdline())
+    kind = ("kernel" if "ipykernel" in command else "loky worker" if "loky" in command
+            else "pool worker" if "spawn_main" in command else proc.name())
+    if kind in ("kernel", "loky worker"):  # started by a task's process: they inherit its name
+        try:
+            return f"{proc.environ().get('BRAINCLOCK_TASK', '?')} {kind}"
+        except psutil.Error:
+            return kind
+    return f"{proc.name()} ({kind})" if kind == "pool worker" else kind
 
 
 def run_build(clone: Path, env: dict, log: Path) -> tuple[float, TreeMemory, int]:

@@ -243,6 +243,9 @@ def _execute_in_child(path: str, timeout: int):
     """Worker process of :func:`execute_all`: execute, do not touch the cache (the parent does)."""
     import time
 
+    from tools.products import name_process
+
+    name_process(Path(path).stem)  # its kernel inherits the name (make bench's memory report)
     start = time.perf_counter()
     try:
         nb = execute_notebook(Path(path), cache=False, timeout=timeout)
