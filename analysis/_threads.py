@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["N_JOBS_ENV", "n_jobs", "parallel_map", "row_blocks", "single_threaded_blas"]
+__all__ = ["N_JOBS_ENV", "n_jobs", "parallel_imap", "parallel_map", "row_blocks", "single_threaded_blas"]
 
 _CACHE: dict[int, ThreadpoolController] = {}
 
@@ -82,6 +82,21 @@ def parallel_map(function: Callable, items: Iterable, *, threads: bool = False) 
             return list(pool.map(function, items))
     parallel = Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=1)
     return parallel(delayed(_run_in_worker)(function, item) for item in items)
+
+
+def parallel_imap(function: Callable, items: Iterable) -> Iterator:
+    """``function(item)`` for each item on threads (the available cores), yielded in order as done.
+
+    For work whose results are consumed one by one (written to a file): results wait only while
+    an earlier item is unfinished. BLAS single-threaded in every thread.
+    """
+    items = list(items)
+    workers = min(n_jobs(), len(items))
+    if workers <= 1:
+        yield from (function(item) for item in items)
+        return
+    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
+        yield from pool.map(function, items)
 
 
 def row_blocks(function: Callable, n_rows: int, *, min_rows: int = 64):

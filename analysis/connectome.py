@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -39,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from analysis._paths import TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest
 from analysis._series import SeriesSource
-from analysis._threads import n_jobs, parallel_map, single_threaded_blas
+from analysis._threads import n_jobs, parallel_imap, parallel_map, single_threaded_blas
 
 __all__ = [
     "KINDS",
@@ -290,25 +291,75 @@ COVARIANCE_CODE = ("_paths.py", "_threads.py", "atlas.py", *(f"trial/{m}.py" for
                    "connectome.py")
 
 
+def _covariance_path(identity: str, standardize: bool) -> Path:
+    key = hashlib.sha256(f"{identity}|standardize={standardize}|{code_digest(COVARIANCE_CODE)}"
+                         .encode()).hexdigest()[:32]
+    return cache_dir("covariances") / f"{key}.npy"
+
+
 def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standardize: bool) -> CovarianceStack:
     """Covariances of a named cohort, from ``data/cache/covariances`` when computed before.
 
     Keyed by the cohort's identity, ``standardize`` and the code that simulates and estimates
     (:data:`COVARIANCE_CODE`). The stack is returned memory-mapped from the file (read-only),
     so several users in one process share one copy in memory.
+
+    A named :class:`SeriesSource` is read once for both variants: its raw and standardised
+    covariances are estimated from the same series and streamed to their two files block by
+    block (the book needs both for the reference cohort and the trial -- tangent and
+    correlation clocks -- and simulating a scan costs more than estimating it twice; no stack is
+    held in memory). One lock covers the pair.
     """
-    key = hashlib.sha256(f"{identity}|standardize={standardize}|{code_digest(COVARIANCE_CODE)}"
-                         .encode()).hexdigest()[:32]
-    path = cache_dir("covariances") / f"{key}.npy"
-    with cache_lock(path):
+    paths = {std: _covariance_path(identity, std) for std in (False, True)}
+    path = paths[standardize]
+    with cache_lock(paths[False]):
         if not path.exists():
             source = timeseries if isinstance(timeseries, SeriesSource) else getattr(timeseries, "source", None)
-            unnamed = SeriesSource(len(source), source.read) if isinstance(source, SeriesSource) else (s for s in timeseries)
-            stack = shrunk_covariances(unnamed, standardize=standardize)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, stack.covariances)
-            os.replace(tmp, path)
+            if isinstance(source, SeriesSource):
+                _stream_covariances(source, {std: p for std, p in paths.items() if not p.exists()})
+            else:
+                stack = shrunk_covariances((s for s in timeseries), standardize=standardize)  # unnamed
+                tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, stack.covariances)
+                os.replace(tmp, path)
     return CovarianceStack(np.load(path, mmap_mode="r"), standardized=standardize)
+
+
+def _stream_covariances(source: SeriesSource, targets: dict[bool, Path]) -> None:
+    """Covariances of every scan of ``source``, raw and/or standardised, written to ``targets``.
+
+    Blocks of :data:`SOURCE_BLOCK` scans are read and estimated on threads and appended to the
+    ``.npy`` files in order (each file complete, then renamed into place): the same arrays as
+    :func:`shrunk_covariances`, bit for bit, with a few blocks in memory instead of the stack.
+    """
+    with single_threaded_blas():
+        first = _check_series(source.read(0), 0, None)
+    n, n_rois = len(source), first.shape[1]
+
+    def estimate(i: int, series: np.ndarray | None = None) -> list[np.ndarray]:
+        series = _check_series(source.read(i), i, n_rois) if series is None else series
+        return [_ledoit_wolf(_zscore(series) if std else series) for std in targets]
+
+    def block(part: range) -> list[np.ndarray]:
+        covariances = [estimate(i, first if i == 0 else None) for i in part]
+        return [np.stack([c[k] for c in covariances]) for k in range(len(targets))]
+
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(float)), "fortran_order": False,
+              "shape": (n, n_rois, n_rois)}
+    tmps = [p.with_suffix(f".{os.getpid()}.tmp.npy") for p in targets.values()]
+    files = [open(tmp, "wb") for tmp in tmps]
+    try:
+        for handle in files:
+            np.lib.format.write_array_header_2_0(handle, header)
+        parts = [range(start, min(start + SOURCE_BLOCK, n)) for start in range(0, n, SOURCE_BLOCK)]
+        for blocks in parallel_imap(block, parts):
+            for handle, array in zip(files, blocks):
+                handle.write(np.ascontiguousarray(array).tobytes())
+    finally:
+        for handle in files:
+            handle.close()
+    for tmp, path in zip(tmps, targets.values()):
+        os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------

@@ -89,12 +89,14 @@ def svr_clock() -> None:
 
 
 #: Product -> (the products it reads, typical seconds on one core of a 2-core machine: only to
-#: start the longest chain first). The correlation clock reads none of the others (its
-#: covariances are standardised); the SVR clock reuses the trial clock's tangent features, the
+#: start the longest chain first). A named cohort's raw and standardised covariances are
+#: computed together (:func:`analysis.connectome.shrunk_covariances`): the reference's by
+#: ``reference_covariances``, the trial's by the trial clock, so the correlation clock (standardised
+#: covariances) follows both; the SVR clock reuses the trial clock's tangent features, the
 #: comparison the holdout study's covariances.
 PRODUCTS: dict[Callable[[], None], tuple[tuple[Callable[[], None], ...], float]] = {
     reference_covariances: ((), 15),
-    correlation_clock: ((), 32),
+    correlation_clock: ((trial_clock,), 18),
     holdout: ((reference_covariances,), 24),
     trial_clock: ((reference_covariances,), 38),
     svr_clock: ((trial_clock,), 21),

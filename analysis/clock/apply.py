@@ -41,7 +41,7 @@ from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
 from analysis.clock.estimator import BrainAgeClock, fit_on_features
 from analysis.clock.models import MODELS
 from analysis.clock.persist import SavedClock, clock_to_bytes, file_sha256, load_clock
-from analysis.connectome import KINDS, NamedSeries, named_features, shrunk_covariances
+from analysis.connectome import KINDS, NamedSeries, SeriesSource, named_features, shrunk_covariances
 from analysis.report import ClockLabel
 from analysis.trial import simulate_reference
 from analysis.trial.reference import atlas_digest, atlas_name, cohort_summary, reference_from_env
@@ -350,10 +350,14 @@ class TrialBrainAge:
 # --------------------------------------------------------------------------------------------
 # computing
 # --------------------------------------------------------------------------------------------
-def _series(source, keys):
+def _series(source, keys) -> SeriesSource:
     """Time series of ``source`` for each key (a participant id, or (id, month) for trials)."""
-    for key in keys:
-        yield source.timeseries(*key) if isinstance(key, tuple) else source.timeseries(key)
+    keys = list(keys)
+
+    def read(i: int) -> np.ndarray:
+        return source.timeseries(*keys[i]) if isinstance(keys[i], tuple) else source.timeseries(keys[i])
+
+    return SeriesSource(len(keys), read)
 
 
 def _fit(reference, connectivity: str, model: str, bias_correction: str, seed: int) -> BrainAgeClock:

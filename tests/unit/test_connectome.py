@@ -102,6 +102,28 @@ def test_a_source_read_on_threads_gives_the_serial_loops_bits(rng, monkeypatch, 
     assert len(list(source)) == 70 and np.array_equal(next(iter(source)), series[0])
 
 
+def test_a_named_source_is_read_once_for_both_variants(rng, monkeypatch, tmp_path):
+    """Raw and standardised covariances of a named source: streamed to the cache in one read, the
+    bits of the in-memory computation, the second variant then read from disk."""
+    from analysis import _paths, connectome
+    from analysis.connectome import NamedSeries, SeriesSource
+
+    monkeypatch.setattr(connectome, "SOURCE_BLOCK", 4)
+    monkeypatch.setattr(_paths, "cache_dir", lambda kind: tmp_path)
+    monkeypatch.setattr(connectome, "cache_dir", lambda kind: tmp_path)
+    series = _series(rng, n_scans=23)
+    reads = []
+    source = SeriesSource(len(series), lambda i: reads.append(i) or series[i])
+    raw = shrunk_covariances(NamedSeries(source, "cohort-a"))
+    assert sorted(reads) == list(range(23)) and len(list(tmp_path.glob("*.npy"))) == 2
+    standardised = shrunk_covariances(NamedSeries(source, "cohort-a"), standardize=True)
+    assert len(reads) == 23  # from disk
+    for stack, std in ((raw, False), (standardised, True)):
+        assert stack.standardized == std and not stack.covariances.flags.writeable  # read-only map of the file
+        assert np.array_equal(stack.covariances, shrunk_covariances(iter(series), standardize=std).covariances)
+    assert not list(tmp_path.glob("*.tmp.npy"))
+
+
 def test_a_source_reports_the_first_bad_scan(rng, monkeypatch):
     from analysis import connectome
     from analysis.connectome import SeriesSource
