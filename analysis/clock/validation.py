@@ -251,7 +251,10 @@ def clock_comparison(study, reference, *, seed: int = 0, n: int = COMPARE_N, n_s
     """
     size = min(n, len(study.age))
     subset = np.random.default_rng(seed).choice(len(study.age), size, replace=False)
-    raw = study.covariances[subset]
+    # a named cohort's subset: raw and standardised covariances from one read of its series, both
+    # streamed to the disk cache and mapped (the same arrays as slicing the study's, without a copy)
+    named = getattr(reference.iter_timeseries(), "cache_identity", None) is not None
+    raw = subset_covariances(reference, subset) if named else study.covariances[subset]
     standardised = subset_covariances(reference, subset, standardize=True)
     clocks = {
         "tangent + ridge": BrainAgeClock("tangent", random_state=seed),
