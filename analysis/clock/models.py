@@ -47,11 +47,11 @@ def _rbf(X: np.ndarray, Y: np.ndarray, gamma: float) -> np.ndarray:
     product (tested) -- unlike threaded BLAS, whose products change in the last bits with the
     thread count. 2,433 x 12,720 training rows: 1.1 s on 2 cores vs 2.0 s.
     """
-    y_norms = (Y * Y).sum(axis=1)[None, :]
+    y_norms = np.einsum("ij,ij->i", Y, Y)[None, :]  # row norms without a squared copy of the features
 
     def block(rows: slice) -> np.ndarray:
         part = X[rows]
-        return np.exp(-gamma * ((part * part).sum(axis=1)[:, None] + y_norms - 2.0 * (part @ Y.T)))
+        return np.exp(-gamma * (np.einsum("ij,ij->i", part, part)[:, None] + y_norms - 2.0 * (part @ Y.T)))
 
     return row_blocks(block, len(X))
 

@@ -183,7 +183,8 @@ def test_rbf_kernel_in_row_blocks_has_the_bits_of_the_one_piece_product(rng, mon
 
     X, Y = rng.normal(size=(301, 57)), rng.normal(size=(40, 57))
     with _threads.single_threaded_blas():  # the claim: the bits of the single-threaded one-piece product
-        one_piece = np.exp(-0.01 * ((X * X).sum(axis=1)[:, None] + (Y * Y).sum(axis=1)[None, :] - 2.0 * (X @ Y.T)))
+        norms_x, norms_y = np.einsum("ij,ij->i", X, X), np.einsum("ij,ij->i", Y, Y)
+        one_piece = np.exp(-0.01 * (norms_x[:, None] + norms_y[None, :] - 2.0 * (X @ Y.T)))
     monkeypatch.setenv(_threads.N_JOBS_ENV, "2")
     np.testing.assert_array_equal(_rbf(X, Y, 0.01), one_piece)
     monkeypatch.setenv(_threads.N_JOBS_ENV, "3")  # any number of blocks
