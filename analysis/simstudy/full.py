@@ -110,7 +110,7 @@ DEFAULT_ARTIFACT = PROJECT_ROOT / "results" / "simulation_full"
 
 __all__ = [
     "ANALYSES", "CONTRASTS", "FAMILIES", "HYPOTHESES", "SCENARIOS", "Scenario", "ReplicateKey",
-    "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "clock_form",
+    "ClockForm", "Study", "AuditError", "build_study", "scan_covariances", "scan_predictions", "clock_form",
     "predict", "replicate_seed", "run_replicate", "plan", "run_study", "load_table",
     "summarise", "multiplicity", "gatekeeping_holm", "compare_fast_path", "result_values",
     "verdict", "scenario_verdicts", "code_fingerprint", "audit", "replicate_digests", "bias_sentence",
@@ -404,13 +404,37 @@ def scan_covariances(
     -------
     ndarray of shape (n_scans, n_rois, n_rois)
     """
+    out = np.empty((len(person), _signal_model(assumptions).p, _signal_model(assumptions).p))
+    for sel, covariances in _covariance_chunks(assumptions, seed, person, month, brain_age, fd, prefrontal,
+                                               drift=drift, drift_seed=drift_seed, chunk=chunk):
+        out[sel] = covariances
+    return out
+
+
+def scan_predictions(form: ClockForm, assumptions: TrialAssumptions, seed: int, person: np.ndarray,
+                     month: np.ndarray, brain_age: np.ndarray, fd: np.ndarray, prefrontal: np.ndarray, *,
+                     drift: np.ndarray | None = None, drift_seed: np.random.SeedSequence | None = None) -> np.ndarray:
+    """``predict(form, scan_covariances(...))``, each chunk predicted as soon as it is estimated.
+
+    The same numbers bit for bit (both work in chunks of :data:`CHUNK` scans), without holding
+    every scan's covariance: a LISA-sized replicate kept ~230 MB of them per running replicate.
+    """
+    out = np.empty(len(person))
+    for sel, covariances in _covariance_chunks(assumptions, seed, person, month, brain_age, fd, prefrontal,
+                                               drift=drift, drift_seed=drift_seed, chunk=CHUNK):
+        out[sel] = _predict(form, covariances)
+    return out
+
+
+def _covariance_chunks(assumptions, seed, person, month, brain_age, fd, prefrontal, *, drift=None,
+                       drift_seed=None, chunk: int = CHUNK):
+    """:func:`scan_covariances`, one chunk of scans at a time: yields (rows, covariances)."""
     a, model = assumptions, _signal_model(assumptions)
     p, T, nn = model.p, a.n_volumes, model.n_networks
     r_f, r_s = a.fingerprint_rank, a.session_rank
     k = nn + 1 + r_f + r_s + 2
     b = np.sqrt(1 - a.ar1**2)
     brain_age = np.asarray(brain_age, float)
-    out = np.empty((len(person), p, p))
     fingerprints: dict[int, np.ndarray] = {}
     for start in range(0, len(person), chunk):
         sel = np.arange(start, min(start + chunk, len(person)))
@@ -446,9 +470,9 @@ def scan_covariances(
         y[0] = b * x[0] + (1 - b) * x[0]
         for t in range(1, T):
             y[t] = b * x[t] + a.ar1 * y[t - 1]
-        for j in range(c):
-            out[sel[j]] = _ledoit_wolf(y[:, j, :])
-    return out
+        yield sel, np.stack([_ledoit_wolf(y[:, j, :]) for j in range(c)])
+
+
 
 
 # --------------------------------------------------------------------------------------
@@ -709,10 +733,8 @@ def run_replicate(key: ReplicateKey, study: Study) -> pd.DataFrame:
             share = pfc + sc.offaxis_fraction * (1 - pfc)
             ba = (ba - effect)[:, None] + effect[:, None] * share[None, :]
         drift = (month == 24) * sc.drift_loading if sc.drift_loading else None
-        covs = scan_covariances(a, trial_seed, person, month, ba, d["fd"][person, col],
-                                d["prefrontal"][person, col], drift=drift,
-                                drift_seed=scenario_seq)
-        predicted = predict(study.form, covs)
+        predicted = scan_predictions(study.form, a, trial_seed, person, month, ba, d["fd"][person, col],
+                                     d["prefrontal"][person, col], drift=drift, drift_seed=scenario_seq)
         age = d["age"][person, col]
         scans = {"person": person, "arm": d["arm"][person], "month": month, "age": age,
                  "female": d["female"][person], "mean_fd_mm": d["fd"][person, col]}
@@ -1507,7 +1529,7 @@ def _reading_one(study: Study, seed: int, hypothesis: str) -> pd.DataFrame:
         effect, prefrontal = d["effect"][person, col], d["prefrontal"][person, col]
         versions = {"simulated": (ba, prefrontal), "no_prefrontal": (ba, 0.0 * prefrontal),
                     "untrained": (ba - effect, 0.0 * prefrontal)}
-        pred = {name: predict(study.form, scan_covariances(a, seed, person, month, b, fd, pf))
+        pred = {name: scan_predictions(study.form, a, seed, person, month, b, fd, pf)
                 for name, (b, pf) in versions.items()}
     return pd.DataFrame({"arm": np.asarray(simstudy.ARMS)[d["arm"][person]], "month": month,
                          "latent_effect": effect, "total": pred["simulated"] - pred["untrained"],

@@ -70,6 +70,15 @@ def test_batched_scans_match_the_simulator(small_trial):
     np.testing.assert_allclose(batched, reference, rtol=0, atol=1e-13)
 
 
+def test_predictions_chunk_by_chunk_are_those_of_all_covariances(small_trial, study):
+    trial, d = small_trial
+    scans, idx, month, col = _scan_arrays(trial, d, rows=slice(0, 150))  # three chunks of 64
+    args = (trial.assumptions, trial.seed, idx, month, d["brain_age"][idx, col], d["fd"][idx, col],
+            d["prefrontal"][idx, col])
+    whole = fullsim.predict(study.form, fullsim.scan_covariances(*args))
+    assert np.array_equal(fullsim.scan_predictions(study.form, *args), whole)
+
+
 def test_clock_form_predicts_as_the_clock(small_trial):
     trial, d = small_trial
     scans, idx, month, col = _scan_arrays(trial, d)
