@@ -43,7 +43,7 @@ from analysis.trial import TrialAssumptions, simulate_trial
 
 report.data_banner("synthetic")
 N_REPLICATES = 2000  # per scenario in the book build; more from the command line (see below)
-N_JOBS = 2
+N_JOBS = 1  # in this kernel: the book build runs two notebooks or products at a time already
 SEED = 2026
 ARTIFACT = full.DEFAULT_ARTIFACT  # results/simulation_full.* (python -m analysis.simstudy full run)
 sns.set_theme(style="whitegrid", context="notebook")
