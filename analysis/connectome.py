@@ -257,32 +257,37 @@ def shrunk_covariances(
     return CovarianceStack(np.stack(covariances), standardized=standardize)
 
 
-def _source_covariances(source: SeriesSource, standardize: bool) -> CovarianceStack:
-    """:func:`shrunk_covariances` of a :class:`SeriesSource`: blocks of scans read on threads.
+def _source_blocks(source: SeriesSource, variants: Sequence[bool]):
+    """Covariances of every scan of ``source``, block by block in order: one stack per variant.
 
-    Scan 0 is read first (its ROI count is the one every other scan must have); the blocks then
-    run on the available cores, each reading and estimating its scans in order, so the first
-    bad scan reported is the one the serial loop would report. Measured on the 2,433-person
-    synthetic reference (simulation + Ledoit-Wolf, 2 cores): 8.4 s one scan after the other, 6.0 s
-    in blocks on two threads (the simulator holds the GIL for part of each scan).
+    ``variants`` lists ``standardize`` values (raw and/or z-scored series, estimated from one read
+    of each scan). Scan 0 is read first (its ROI count is the one every other scan must have);
+    blocks of :data:`SOURCE_BLOCK` scans are then read and estimated on threads, each in order, so
+    the first bad scan reported is the one the serial loop would report, and every covariance has
+    the serial loop's bits. Yields ``(rows, [stack per variant])`` with a few blocks in memory.
+    Measured on the 2,433-person synthetic reference (simulation + Ledoit-Wolf, 2 cores): 8.4 s one
+    scan after the other, 6.0 s in blocks on two threads (the simulator holds the GIL for part of
+    each scan).
     """
     with single_threaded_blas():
         first = _check_series(source.read(0), 0, None)
     n_rois = first.shape[1]
 
-    def estimate(series: np.ndarray) -> np.ndarray:
-        return _ledoit_wolf(_zscore(series) if standardize else series)
+    def block(part: range) -> tuple[range, list[np.ndarray]]:
+        series = [first if i == 0 else _check_series(source.read(i), i, n_rois) for i in part]
+        return part, [np.stack([_ledoit_wolf(_zscore(x) if std else x) for x in series]) for std in variants]
 
-    out = np.empty((len(source), n_rois, n_rois))
+    yield from parallel_imap(block, [range(start, min(start + SOURCE_BLOCK, len(source)))
+                                     for start in range(0, len(source), SOURCE_BLOCK)])
 
-    def block(part: slice) -> None:  # written in place: no second copy of the stack
-        for i in range(part.start, part.stop):
-            out[i] = estimate(_check_series(source.read(i), i, n_rois))
 
-    with single_threaded_blas():
-        out[0] = estimate(first)
-    parallel_map(block, [slice(start, min(start + SOURCE_BLOCK, len(source)))
-                         for start in range(1, len(source), SOURCE_BLOCK)], threads=True)
+def _source_covariances(source: SeriesSource, standardize: bool) -> CovarianceStack:
+    """:func:`shrunk_covariances` of a :class:`SeriesSource`: blocks of scans read on threads."""
+    out = None
+    for part, (stack,) in _source_blocks(source, [standardize]):
+        if out is None:
+            out = np.empty((len(source), *stack.shape[1:]))
+        out[part.start:part.stop] = stack
     return CovarianceStack(out, standardized=standardize)
 
 
@@ -328,33 +333,21 @@ def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standar
 def _stream_covariances(source: SeriesSource, targets: dict[bool, Path]) -> None:
     """Covariances of every scan of ``source``, raw and/or standardised, written to ``targets``.
 
-    Blocks of :data:`SOURCE_BLOCK` scans are read and estimated on threads and appended to the
-    ``.npy`` files in order (each file complete, then renamed into place): the same arrays as
-    :func:`shrunk_covariances`, bit for bit, with a few blocks in memory instead of the stack.
+    The blocks of :func:`_source_blocks` are appended to the ``.npy`` files in order (each file
+    complete, then renamed into place): the same arrays as :func:`shrunk_covariances`, bit for
+    bit, with a few blocks in memory instead of the stack.
     """
-    with single_threaded_blas():
-        first = _check_series(source.read(0), 0, None)
-    n, n_rois = len(source), first.shape[1]
-
-    def estimate(i: int, series: np.ndarray | None = None) -> list[np.ndarray]:
-        series = _check_series(source.read(i), i, n_rois) if series is None else series
-        return [_ledoit_wolf(_zscore(series) if std else series) for std in targets]
-
-    def block(part: range) -> list[np.ndarray]:
-        covariances = [estimate(i, first if i == 0 else None) for i in part]
-        return [np.stack([c[k] for c in covariances]) for k in range(len(targets))]
-
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(float)), "fortran_order": False,
-              "shape": (n, n_rois, n_rois)}
     tmps = [p.with_suffix(f".{os.getpid()}.tmp.npy") for p in targets.values()]
     files = [open(tmp, "wb") for tmp in tmps]
     try:
-        for handle in files:
-            np.lib.format.write_array_header_2_0(handle, header)
-        parts = [range(start, min(start + SOURCE_BLOCK, n)) for start in range(0, n, SOURCE_BLOCK)]
-        for blocks in parallel_imap(block, parts):
-            for handle, array in zip(files, blocks):
-                handle.write(np.ascontiguousarray(array).tobytes())
+        for part, stacks in _source_blocks(source, list(targets)):
+            if part.start == 0:  # the header needs the ROI count, known from the first block
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(float)), "fortran_order": False,
+                          "shape": (len(source), *stacks[0].shape[1:])}
+                for handle in files:
+                    np.lib.format.write_array_header_2_0(handle, header)
+            for handle, stack in zip(files, stacks):
+                handle.write(np.ascontiguousarray(stack).tobytes())
     finally:
         for handle in files:
             handle.close()
@@ -435,8 +428,7 @@ def _exp_mean_log(logs: np.ndarray) -> np.ndarray:
 
 def log_euclidean_mean(covariances: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Log-Euclidean mean ``expm(mean(logm(C_i)))`` of SPD matrices (closed form), of ``rows`` if given."""
-    mean_log = _mean_log(covariances if isinstance(covariances, np.ndarray) else np.asarray(covariances, dtype=float),
-                         rows=rows)
+    mean_log = _mean_log(np.asarray(covariances, dtype=float), rows=rows)
     return _map_eigenvalues(np.exp, (mean_log + mean_log.T) / 2)
 
 

@@ -404,7 +404,8 @@ def scan_covariances(
     -------
     ndarray of shape (n_scans, n_rois, n_rois)
     """
-    out = np.empty((len(person), _signal_model(assumptions).p, _signal_model(assumptions).p))
+    p = _signal_model(assumptions).p
+    out = np.empty((len(person), p, p))
     for sel, covariances in _covariance_chunks(assumptions, seed, person, month, brain_age, fd, prefrontal,
                                                drift=drift, drift_seed=drift_seed, chunk=chunk):
         out[sel] = covariances
@@ -471,8 +472,6 @@ def _covariance_chunks(assumptions, seed, person, month, brain_age, fd, prefront
         for t in range(1, T):
             y[t] = b * x[t] + a.ar1 * y[t - 1]
         yield sel, np.stack([_ledoit_wolf(y[:, j, :]) for j in range(c)])
-
-
 
 
 # --------------------------------------------------------------------------------------
