@@ -93,6 +93,9 @@ class TreeMemory:
 def _label(proc: psutil.Process) -> str:
     """What a build process runs: its task (named by tools.products.name_process) and its kind."""
     command = " ".join(proc.cmdline())
+    if "kernelserver.py serve" in command:  # the kernel server and the kernels forked from it,
+        name = proc.name()  # which it names after their task (their environ is the server's)
+        return "kernel server" if name == "kernelserver" else f"{name} kernel"
     kind = ("kernel" if "ipykernel" in command else "loky worker" if "loky" in command
             else "pool worker" if "spawn_main" in command else proc.name())
     if kind in ("kernel", "loky worker"):  # started by a task's process: they inherit its name

@@ -193,8 +193,11 @@ def execute_notebook(path: Path, *, cache: bool = True, reuse: bool = False,
     if reuse and (cached := cached_execution(path)) is not None:
         return cached
     nb = read_notebook(path)
-    result = single_nb_execution(
-        nb, cwd=str(path.parent), allow_errors=False, timeout=timeout, meta_override=True
+    from tools.kernelserver import kernel_manager_class
+
+    result = single_nb_execution(  # a kernel forked from the build's kernel server if one runs
+        nb, cwd=str(path.parent), allow_errors=False, timeout=timeout, meta_override=True,
+        kernel_manager_class=kernel_manager_class(),
     )
     if result.err is not None:
         raise NotebookExecutionError(
@@ -271,8 +274,10 @@ def execute_each(paths: list[Path], *, jobs: int | None = None, timeout: int = E
 
     paths = [Path(p).resolve() for p in paths]
     jobs = max(1, min(jobs or n_jobs(), len(paths)))
+    from tools.kernelserver import running
+
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with running(), ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         done = list(pool.map(_execute_in_child, [str(p) for p in paths], [timeout] * len(paths)))
     return [(Path(path).stem, nb, error) for path, nb, error, _ in done]
 
@@ -348,8 +353,10 @@ def execute_all(jobs: int = 2, paths: list[Path] | None = None, *, timeout: int 
         if verbose:
             print(f"executed {name} in {seconds:.0f} s", flush=True)
 
+    from tools.kernelserver import running
+
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with running(), ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         _products.run_graph(pool, tasks, workers, done)
     if use_products:
         times[PRODUCTS_KEY] = round(product_seconds, 1)

@@ -7,6 +7,13 @@ import pytest
 from tools import bookbuild as _bookbuild
 
 
+@pytest.fixture(autouse=True)
+def _fresh_kernels(monkeypatch):
+    """These tests check the schedule and the cache on one-line notebooks: a kernel server would
+    only add its imports (tests/unit/test_kernelserver.py checks the forked kernels)."""
+    monkeypatch.setenv("BRAINCLOCK_FORK_KERNELS", "0")
+
+
 def test_fingerprint_follows_data_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("BRAINCLOCK_TRIAL_DIR", raising=False)
     base = _bookbuild.fingerprint()
