@@ -357,14 +357,43 @@ def _alt_from_png(app, doctree) -> None:
             node["alt"] = alt
 
 
-def _always_reread(app, env, added, changed, removed):
-    """Re-read every prose page on each build (the generated software and data pages among them).
+def _prose_inputs() -> str:
+    """Digest of what prose pages show besides their own text.
+
+    The notebooks' cached executions (cross-page glue; a record is replaced whenever a notebook
+    executes again, its access time left out), the execution fingerprint (code, lock file, data
+    sources: the data page), the recorded execution seconds and the commit (the software page).
+    """
+    import hashlib
+    import sqlite3
+
+    digest = hashlib.sha256()
+    parts = [_git("rev-parse", "HEAD"), _git("status", "--porcelain", "--untracked-files=no"),
+             platform.python_version(), platform.machine()]
+    for path in (bookbuild.FINGERPRINT_FILE, bookbuild.TIMES_FILE):
+        parts.append(path.read_text(encoding="utf-8") if path.exists() else "missing")
+    database = bookbuild.CACHE_DIR / "global.db"
+    if database.exists():
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+            parts.append(repr(conn.execute("SELECT pk, hashkey, uri, created FROM nbcache ORDER BY pk").fetchall()))
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _reread_prose(app, env, added, changed, removed):
+    """Re-read every prose page (the generated software and data pages among them) when what they show may have changed.
 
     Prose pages paste results from notebook pages (cross-page glue); Sphinx does not know that
-    dependency, so without this a rebuild could show a stale number. They are cheap to re-read.
+    dependency. They are re-read whenever any page is added, changed or removed, or anything
+    :func:`_prose_inputs` covers moved, so a rebuild never shows a stale number; a rebuild
+    with nothing changed writes no page again.
     """
-    prose = {d for d in env.found_docs if Path(env.doc2path(d)).suffix == ".md"}
-    return sorted(prose)
+    inputs = _prose_inputs()
+    if not (added or changed or removed) and getattr(env, "brainclock_prose_inputs", None) == inputs:
+        return []
+    env.brainclock_prose_inputs = inputs
+    return sorted(d for d in env.found_docs if Path(env.doc2path(d)).suffix == ".md")
 
 
 def _copy_mathjax(outdir: Path) -> None:
@@ -498,7 +527,7 @@ def setup(app):
     app.add_node(glued_image)
     app.add_directive("glued-figure", GluedFigure)
     app.add_post_transform(ResolveGluedImages)
-    app.connect("env-get-outdated", _always_reread)
+    app.connect("env-get-outdated", _reread_prose)
     app.connect("doctree-read", _alt_from_png)
     app.connect("doctree-resolved", _notebook_download_links)
     app.connect("build-finished", _build_finished)
