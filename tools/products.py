@@ -88,6 +88,20 @@ def svr_clock() -> None:
     _variant(1)
 
 
+def artifact_audit() -> None:
+    """07: the audit of the committed full-pipeline artifact (stored replicates re-run and compared)."""
+    from analysis.simstudy import full
+
+    full.audit(full.DEFAULT_ARTIFACT, cache=True)
+
+
+def artifact_clock_reading() -> None:
+    """07: what the artifact's clock reads of each simulated change (paired counterfactual scans)."""
+    from analysis.simstudy import full
+
+    full.clock_reading(full.artifact_study(full.DEFAULT_ARTIFACT))
+
+
 #: Product -> (the products it reads, typical seconds on one core of a 2-core machine: only to
 #: start the longest chain first). A named cohort's raw and standardised covariances are
 #: computed together (:func:`analysis.connectome.shrunk_covariances`): the reference's by
@@ -101,6 +115,8 @@ PRODUCTS: dict[Callable[[], None], tuple[tuple[Callable[[], None], ...], float]]
     trial_clock: ((reference_covariances,), 38),
     svr_clock: ((trial_clock,), 21),
     clock_comparison: ((holdout,), 31),
+    artifact_audit: ((), 8),
+    artifact_clock_reading: ((), 8),
 }
 
 

@@ -1859,7 +1859,8 @@ def _compare(key: ReplicateKey, stored: pd.DataFrame, fresh: pd.DataFrame, exact
 
 
 def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: float = AUDIT_TOLERANCE,
-          *, choose_by: str | None = None, exact: bool | None = None, record: bool = False) -> dict:
+          *, choose_by: str | None = None, exact: bool | None = None, record: bool = False,
+          cache: bool = False) -> dict:
     """Re-run a deterministic sample of stored replicates and compare every audited column.
 
     The numbers are the test, not the code's fingerprint: when the code changed since the
@@ -1883,6 +1884,12 @@ def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: 
         Force (True) or waive (False) bit-identity; default: exact on the writing machine.
     record : bool
         On a code change that reproduces, write the new fingerprint into ``<stem>.json``.
+    cache : bool
+        Keep the result in ``data/cache/studies``, keyed by everything it depends on: the
+        artifact's three files (their bytes), the code fingerprint, the package versions, this
+        machine (CPU, BLAS) and the arguments. The build computes it once, beside the other shared
+        products (``tools/products.py``), and the page reads it; any change of those re-runs it.
+        Not with ``record`` (which writes the artifact). A failed audit is never kept.
 
     Returns
     -------
@@ -1900,6 +1907,20 @@ def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: 
     for what in ("table", "json", "clock"):
         if not paths[what].exists():
             raise AuditError(f"{paths[what]} is missing: run `make simulation`")
+    if cache and not record:
+        digest = hashlib.sha256()
+        for what in ("table", "json", "clock"):
+            digest.update(hashlib.sha256(paths[what].read_bytes()).digest())
+        identity = json.dumps({"files": digest.hexdigest(), "code": code_fingerprint(), "versions": _versions(),
+                               "machine": _machine(), "n": n, "tolerance": tolerance, "choose_by": choose_by,
+                               "exact": exact}, sort_keys=True, default=str)
+        path = cache_dir("studies") / f"audit-{hashlib.sha256(identity.encode()).hexdigest()[:32]}.json"
+        with cache_lock(path):
+            if path.exists():
+                return json.loads(path.read_text())
+            result = audit(artifact, n, tolerance, choose_by=choose_by, exact=exact)  # raises: nothing kept
+            _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(result, default=str)))
+            return json.loads(path.read_text())  # the same values whether computed now or read
     prov = json.loads(paths["json"].read_text())
     current, stored_fp = code_fingerprint(), str(prov.get("code_fingerprint"))
     changed = stored_fp != current

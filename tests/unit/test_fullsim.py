@@ -558,3 +558,19 @@ def test_motion_sentence_puts_the_adjusted_model_beside_the_primary():
     assert "scaled by 0.7" in text and "type-I error is 0.170 (0.131 to 0.209)" in text
     assert "has 0.030 (0.000 to 0.069) and 0.999 (0.979 to 1.000)" in text  # truncated to [0, 1]
     assert fullsim.motion_sentence(frame.iloc[:1]) == ""  # not run for both: nothing to say
+
+
+def test_a_cached_audit_is_reused_only_for_the_same_artifact_and_a_failure_is_not_kept(stored, tmp_path, monkeypatch):
+    out = _copy_stored(stored, tmp_path)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    monkeypatch.setattr(fullsim, "cache_dir", lambda name: folder)
+    first = fullsim.audit(out, n=1, cache=True)
+    assert first == json.loads(json.dumps(fullsim.audit(out, n=1), default=str))  # what the audit finds
+    calls, real = [], fullsim.run_replicate
+    monkeypatch.setattr(fullsim, "run_replicate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert fullsim.audit(out, n=1, cache=True) == first and not calls  # read, not re-run
+    _tamper(tmp_path)  # another table: another key, so the audit runs again, and fails
+    with pytest.raises(fullsim.AuditError, match="differ from the digest"):
+        fullsim.audit(out, n=1, cache=True)
+    assert calls and len(list(folder.glob("audit-*.json"))) == 1
