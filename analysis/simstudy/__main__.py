@@ -28,4 +28,5 @@ def main(argv: list[str]) -> int:
     return fast.main(argv)
 
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # importing the module (its tests) runs nothing
+    sys.exit(main(sys.argv[1:]))

@@ -37,6 +37,23 @@ def stored(study, tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def rerun_from_memory(monkeypatch):
+    """For tests of the audit's bookkeeping (fingerprints, provenance, sampling), not of re-running:
+    within the test, a replicate computed once is returned again (a copy) instead of recomputed --
+    the same code on the same machine, so the same numbers. Re-running for real is tested by
+    test_audit_passes_then_names_the_broken_replicate, test_audit_tolerance_... and the dask test."""
+    real, memo = fullsim.run_replicate, {}
+
+    def run(key, study):
+        if key not in memo:
+            memo[key] = real(key, study)
+        return memo[key].copy()
+
+    monkeypatch.setattr(fullsim, "run_replicate", run)
+    return memo
+
+
 def _copy_stored(stored, tmp_path):
     """A private copy of :func:`stored` in ``tmp_path`` (tests edit it); returns its ``out`` path."""
     import shutil
@@ -220,7 +237,7 @@ def test_runner_serial_resume_and_interrupt(study, tmp_path, monkeypatch):
 
 def test_dask_two_workers_bit_identical_to_serial(study, tmp_path):
     pytest.importorskip("distributed")
-    keys = fullsim.plan([("baseline", "alt", 2), ("motion", "null", 1)])
+    keys = fullsim.plan([("baseline", "alt", 1), ("motion", "null", 1)])  # one replicate per worker
     serial = fullsim.run_study(keys, out=tmp_path / "serial", workers=0, study=study, progress=False)
     parallel = fullsim.run_study(keys, out=tmp_path / "dask", workers=2, study=study, progress=False, flush_every=1)
     pd.testing.assert_frame_equal(serial[fullsim.AUDITED], parallel[fullsim.AUDITED], check_exact=True)
@@ -260,7 +277,7 @@ def _tamper(tmp_path, replicate=None):
     table.to_csv(tmp_path / "sim.csv.gz", index=False)
 
 
-def test_a_code_change_keeps_the_artifact_only_if_its_numbers_reproduce(study, stored, tmp_path, monkeypatch):
+def test_a_code_change_keeps_the_artifact_only_if_its_numbers_reproduce(study, stored, tmp_path, monkeypatch, rerun_from_memory):
     out = _copy_stored(stored, tmp_path)
     written = json.loads((tmp_path / "sim.json").read_text())["code_fingerprint"]
     monkeypatch.setattr(fullsim, "code_fingerprint", lambda: "f" * 64)  # another module was edited
@@ -288,7 +305,7 @@ def test_a_code_change_keeps_the_artifact_only_if_its_numbers_reproduce(study, s
         fullsim.run_study(fullsim.plan([("baseline", "null", 4)]), out=out, workers=0, study=study, progress=False)
 
 
-def test_audit_samples_by_fingerprint_and_names_only_a_changed_replicate(study, tmp_path):
+def test_audit_samples_by_fingerprint_and_names_only_a_changed_replicate(study, tmp_path, rerun_from_memory):
     out = tmp_path / "sim"
     fullsim.run_study(fullsim.plan([("baseline", "null", 3)]), out=out, workers=0, study=study, progress=False)
     fullsim.save_study(study, tmp_path / "sim_clock.npz")
@@ -359,18 +376,21 @@ def test_fast_path_verdict_words():
     assert "reproduces the full pipeline" in fullsim.fast_path_sentence(v.iloc[[0]])
 
 
-def test_command_line_dispatches_full_and_fast(tmp_path):
+def test_command_line_dispatches_full_and_fast(tmp_path, capsys):
     import subprocess
     import sys
 
     from analysis._paths import PROJECT_ROOT
+    from analysis.simstudy.__main__ import main
 
+    # the module entry point, in a process of its own (the package's import and its exit status)
     run = subprocess.run([sys.executable, "-m", "analysis.simstudy", "full", "audit", "--out", str(tmp_path / "none")],
                          cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert run.returncode != 0 and "make simulation" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "analysis.simstudy", "--help"], cwd=PROJECT_ROOT,
-                         capture_output=True, text=True)
-    assert run.returncode == 0 and "full {run,summary,audit}" in run.stdout
+    assert main(["--help"]) == 0 and "full {run,summary,audit}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:  # argparse's help of the full study
+        main(["full", "--help"])
+    assert exit_.value.code == 0 and "audit" in capsys.readouterr().out
 
 
 def test_result_rows_bracket_each_rate_by_its_mc_interval_within_0_and_1():
@@ -418,7 +438,7 @@ def test_coverage_reason_only_when_coverage_falls_short_through_bias():
     assert fullsim.coverage_reason(frame(0.91, -0.29).iloc[0:0]) == ""
 
 
-def test_audit_is_bit_exact_only_for_the_code_and_machine_that_wrote_the_numbers(study, stored, tmp_path, monkeypatch):
+def test_audit_is_bit_exact_only_for_the_code_and_machine_that_wrote_the_numbers(study, stored, tmp_path, monkeypatch, rerun_from_memory):
     out = _copy_stored(stored, tmp_path)
     written = fullsim.code_fingerprint()
     assert json.loads((tmp_path / "sim.json").read_text())["bit_exact_fingerprint"] == written
@@ -566,7 +586,7 @@ def test_a_cached_audit_is_reused_only_for_the_same_artifact_and_a_failure_is_no
     folder.mkdir()
     monkeypatch.setattr(fullsim, "cache_dir", lambda name: folder)
     first = fullsim.audit(out, n=1, cache=True)
-    assert first == json.loads(json.dumps(fullsim.audit(out, n=1), default=str))  # what the audit finds
+    assert first["exact"] and first["max_abs_difference"] == 0 and len(first["replicates"]) == 1
     calls, real = [], fullsim.run_replicate
     monkeypatch.setattr(fullsim, "run_replicate", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert fullsim.audit(out, n=1, cache=True) == first and not calls  # read, not re-run
