@@ -186,7 +186,7 @@ report.glue_text("clock.best_kind_model", str(comparison.sort_values("mae").iloc
 # %% tags=["hide-input"]
 dev_x, dev = open_data.load_development_fmri()
 dev_eval = evaluate_clock(BrainAgeClock(connectivity=None, random_state=SEED), dev_x, dev["age"],
-                          n_splits=5, n_repeats=5, n_permutations=99, random_state=SEED)
+                          n_splits=5, n_repeats=5, n_permutations=99, random_state=SEED, cache=True)
 report.record_frame(evaluation_results(dev_eval, "clock.devfmri", "Development fMRI", cv="5x5-fold",
                                        note="ages inferred from row order"))
 
@@ -210,7 +210,7 @@ report.record_frame(evaluation_results(dev_eval, "clock.devfmri", "Development f
 # %% tags=["hide-input"]
 ica, ica_groups = open_data.load_ds003871()
 discrimination = group_discrimination(ica, ica_groups["group"], n_splits=5, n_repeats=5,
-                                      n_permutations=49, random_state=SEED)
+                                      n_permutations=49, random_state=SEED, cache=True)
 report.record_frame(discrimination_results(discrimination, "clock.ds003871", "ds003871", cv="5x5-fold",
                                            n_permutations=49))
 segregation, by_k = segregation_by_k(ica, ica_groups["group"], n_communities=(5, 7, 9), random_state=SEED)

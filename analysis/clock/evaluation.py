@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,8 +12,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
+from analysis._paths import cache_dir, code_digest
 from analysis._threads import parallel_map
 from analysis.clock.estimator import BrainAgeClock, _check_age, _n_samples, _take, clock_metrics
+from analysis.connectome import CovarianceStack
 
 __all__ = ["ClockEvaluation", "evaluate_clock"]
 
@@ -91,6 +96,64 @@ def _check_evaluation(X, age, n_splits: int) -> np.ndarray:
     return age
 
 
+#: Package files whose code fixes a validation study's result (the key of the study cache).
+STUDY_CODE = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.py", "clock/*.py", "stats/*.py")
+
+
+def _study_key(name: str, parts) -> str:
+    text = "|".join(map(str, parts))
+    return hashlib.sha256(f"{name}|{text}|{code_digest(STUDY_CODE)}".encode()).hexdigest()[:32]
+
+
+def _atomic(path, write) -> None:
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _array_digest(*arrays) -> str:
+    """sha256 of the arrays' shapes, dtypes and bytes; an array given twice is read once.
+
+    The bytes are hashed in place (a memory view: no copy of a mapped 164 MB stack, whose pages
+    need not stay resident either).
+    """
+    digest, seen = hashlib.sha256(), {}
+    for array in arrays:
+        if id(array) in seen:
+            digest.update(f"same as {seen[id(array)]}".encode())
+            continue
+        seen[id(array)] = len(seen)
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _input_arrays(X) -> list:
+    """The arrays of a clock's input (scans, a covariance stack or features), for :func:`_array_digest`."""
+    if isinstance(X, CovarianceStack):
+        return [X.covariances]
+    if isinstance(X, np.ndarray):
+        return [X]
+    return [np.asarray(x) for x in X]
+
+
+def cached_study(name: str, parts, compute):
+    """``compute()``, kept in ``data/cache/studies`` under a key of ``name``, ``parts`` and the code.
+
+    ``parts`` must determine the result (content digests of the inputs, every argument); the code
+    of :data:`STUDY_CODE` joins the key, so an edit computes it again. Studies that do not depend on
+    the trial or reference (the open-data validations) are then computed once for every build
+    and test run on this machine.
+    """
+    path = cache_dir("studies") / f"{_study_key(name, parts)}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    result = compute()
+    _atomic(path, lambda tmp: tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+    return result
+
+
 def evaluate_clock(
     clock: BrainAgeClock,
     X,
@@ -100,6 +163,7 @@ def evaluate_clock(
     n_repeats: int = 1,
     n_permutations: int = 0,
     random_state: int | None = 0,
+    cache: bool = False,
 ) -> ClockEvaluation:
     """Repeated K-fold evaluation of a clock, everything refitted inside each training fold.
 
@@ -118,11 +182,20 @@ def evaluate_clock(
         age information (each permutation reruns one repeat of the CV).
     random_state : int or None, default=0
         Seed of the splits and the permutations.
+    cache : bool, default=False
+        Keep the result in ``data/cache/studies``, keyed by the content of ``X`` and ``age``, the
+        clock's parameters, the arguments and the code (:func:`cached_study`).
 
     Returns
     -------
     ClockEvaluation
     """
+    if cache:
+        parts = [_array_digest(np.asarray(age, float), *_input_arrays(X)), sorted(clock.get_params().items()),
+                 n_splits, n_repeats, n_permutations, random_state]
+        return cached_study("evaluation", parts, lambda: evaluate_clock(
+            clock, X, age, n_splits=n_splits, n_repeats=n_repeats, n_permutations=n_permutations,
+            random_state=random_state))
     age = _check_evaluation(X, age, n_splits)
     rng = np.random.default_rng(random_state)
     plan = _evaluation_plan(age, n_splits, n_repeats, n_permutations, rng)

@@ -8,7 +8,6 @@ site-calibrated thickness clock with an external test.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 
 import joblib
@@ -26,7 +25,8 @@ from analysis._format import format_number
 from analysis._paths import REFERENCE_DIR_ENV, cache_dir, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.clock.estimator import BrainAgeClock, _take, clock_metrics, fit_on_features
-from analysis.clock.evaluation import _assemble, _check_evaluation, _evaluation_plan, _run_folds
+from analysis.clock.evaluation import (STUDY_CODE, _array_digest, _assemble, _atomic, _check_evaluation,
+                                       _evaluation_plan, _input_arrays, _run_folds, _study_key, cached_study)
 from analysis.connectome import (
     ConnectivityFeatures,
     CovarianceStack,
@@ -304,13 +304,22 @@ def _fold_features(X, kind: str, reference: str, splits) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------
 def group_discrimination(timeseries, groups, *, connectivity: str = "tangent", n_splits: int = 5,
                          n_repeats: int = 10, n_permutations: int = 100,
-                         random_state: int = 0) -> dict:
+                         random_state: int = 0, cache: bool = False) -> dict:
     """Cross-validated classification of two groups from connectivity (reference fitted per fold).
 
     Pipeline: :class:`~analysis.connectome.ConnectivityFeatures` -> standardise -> L2 logistic
     regression. Returns accuracy and ROC AUC (mean over repeated stratified folds), the
-    majority-class accuracy, and a permutation p-value of the accuracy.
+    majority-class accuracy, and a permutation p-value of the accuracy. With ``cache=True`` the
+    result is kept in ``data/cache/studies``, keyed by the scans' and labels' content, the
+    arguments and the code (:func:`~analysis.clock.evaluation.cached_study`).
     """
+    if cache:
+        labels = [str(label) for label in pd.Series(groups)]
+        return cached_study("discrimination", [_array_digest(*_input_arrays(timeseries)), labels, connectivity,
+                                               n_splits, n_repeats, n_permutations, random_state],
+                            lambda: group_discrimination(timeseries, groups, connectivity=connectivity,
+                                                         n_splits=n_splits, n_repeats=n_repeats,
+                                                         n_permutations=n_permutations, random_state=random_state))
     labels = pd.Series(groups).to_numpy()
     classes = np.unique(labels)
     if len(classes) != 2:
@@ -542,37 +551,6 @@ class HoldoutStudy:
         return self.table[self.table["split"] == "test"]
 
 
-#: Package files whose code fixes a validation study's result (the key of the study cache).
-STUDY_CODE = ("_paths.py", "_threads.py", "atlas.py", "trial/*.py", "connectome.py", "clock/*.py", "stats/*.py")
-
-
-def _study_key(name: str, parts) -> str:
-    text = "|".join(map(str, parts))
-    return hashlib.sha256(f"{name}|{text}|{code_digest(STUDY_CODE)}".encode()).hexdigest()[:32]
-
-
-def _atomic(path, write) -> None:
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _array_digest(*arrays) -> str:
-    """sha256 of the arrays' shapes, dtypes and bytes; an array given twice is read once.
-
-    The bytes are hashed in place (a memory view: no copy of a mapped 164 MB stack, whose pages
-    need not stay resident either).
-    """
-    digest, seen = hashlib.sha256(), {}
-    for array in arrays:
-        if id(array) in seen:
-            digest.update(f"same as {seen[id(array)]}".encode())
-            continue
-        seen[id(array)] = len(seen)
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
 
 
 def holdout_study(reference, *, saved=None, seed: int = 0, test_size: float = 0.2,

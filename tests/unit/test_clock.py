@@ -333,3 +333,33 @@ def test_group_discrimination_separates_and_respects_chance(rng):
     assert found["accuracy"] > 0.75 and found["chance"] == 0.5
     shuffled = group_discrimination(series, rng.permutation(groups), n_repeats=2, n_permutations=0)
     assert shuffled["accuracy"] < found["accuracy"]
+
+
+def test_cached_studies_return_what_they_computed_and_follow_their_inputs(rng, tmp_path, monkeypatch):
+    """evaluate_clock / group_discrimination with cache=True: the uncached result, then read back."""
+    import pickle
+
+    from analysis import _paths
+    from analysis.clock import evaluation, group_discrimination
+
+    monkeypatch.setattr(_paths, "data_dir", lambda: tmp_path)
+    X, age = _linear(rng)
+    clock = BrainAgeClock(connectivity=None, random_state=0)
+    plain = evaluate_clock(clock, X, age, n_splits=3, random_state=0)
+    cached = evaluate_clock(clock, X, age, n_splits=3, random_state=0, cache=True)
+    pd.testing.assert_frame_equal(cached.predictions, plain.predictions)
+    assert cached.metric("mae") == plain.metric("mae")
+    series, scan_age = _scans(rng, n=30)
+    groups = np.where(scan_age > np.median(scan_age), "Older", "Younger")
+    found = group_discrimination(series, groups, n_repeats=1, n_permutations=2, random_state=0, cache=True)
+    assert found == group_discrimination(series, groups, n_repeats=1, n_permutations=2, random_state=0)
+    assert len(list((tmp_path / "cache" / "studies").glob("*.pkl"))) == 2
+    computed = []
+    monkeypatch.setattr(evaluation, "_evaluations", lambda items: computed.append(1) or pytest.fail("recomputed"))
+    again = evaluate_clock(clock, X, age, n_splits=3, random_state=0, cache=True)  # read back
+    pd.testing.assert_frame_equal(again.predictions, plain.predictions)
+    assert not computed
+    X[0, 0] += 1.0  # other input, other key: computed (here: the stand-in fails loudly)
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
+        evaluate_clock(clock, X, age, n_splits=3, random_state=0, cache=True)
+    assert pickle.loads(next((tmp_path / "cache" / "studies").glob("*.pkl")).read_bytes()) is not None
