@@ -61,6 +61,17 @@ _LAUNCHER = ("-m", "ipykernel_launcher")
 _MESSAGE = 1 << 20
 
 
+def _pidfds() -> bool:
+    """Whether this system has process file descriptors (Linux >= 5.3), which client and kernel watch."""
+    if not (hasattr(os, "fork") and hasattr(os, "pidfd_open")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
 # --- the process that starts kernels --------------------------------------------------------------
 class _Running:
     def __init__(self, process, path: str, directory: str, previous: str | None):
@@ -116,7 +127,7 @@ class running:  # noqa: N801 - used as a context manager, like open()
     """
 
     def __init__(self, enabled: bool = True):
-        self.enabled = (enabled and os.environ.get("BRAINCLOCK_FORK_KERNELS", "1") != "0" and hasattr(os, "fork")
+        self.enabled = (enabled and os.environ.get("BRAINCLOCK_FORK_KERNELS", "1") != "0" and _pidfds()
                         and not os.path.exists(os.environ.get(SERVER_ENV) or "/nonexistent"))
         self.server: _Running | None = None
 
