@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from analysis._format import format_number
-from analysis._paths import REFERENCE_DIR_ENV, cache_dir, code_digest
+from analysis._paths import REFERENCE_DIR_ENV, cache_dir
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.clock.estimator import BrainAgeClock, _take, clock_metrics, fit_on_features
 from analysis.clock.evaluation import (STUDY_CODE, _array_digest, _assemble, _atomic, _check_evaluation,
@@ -549,8 +549,6 @@ class HoldoutStudy:
     def held_out(self) -> pd.DataFrame:
         """The rows of the people the clock never saw."""
         return self.table[self.table["split"] == "test"]
-
-
 
 
 def holdout_study(reference, *, saved=None, seed: int = 0, test_size: float = 0.2,

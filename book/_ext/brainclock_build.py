@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from importlib import metadata
@@ -364,9 +366,6 @@ def _prose_inputs() -> str:
     executes again, its access time left out), the execution fingerprint (code, lock file, data
     sources: the data page), the recorded execution seconds and the commit (the software page).
     """
-    import hashlib
-    import sqlite3
-
     digest = hashlib.sha256()
     parts = [_git("rev-parse", "HEAD"), _git("status", "--porcelain", "--untracked-files=no"),
              platform.python_version(), platform.machine()]
