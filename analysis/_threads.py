@@ -103,8 +103,11 @@ def row_blocks(function: Callable, n_rows: int, *, min_rows: int = 64):
     """``function(slice(0, n_rows))`` computed as row blocks on the available cores, stacked.
 
     For array work whose rows are independent (a matrix product's rows, an element-wise map):
-    one block per worker thread, BLAS single-threaded in each, so the result has the same bits as
-    the one-piece call whatever the number of cores. Fewer than ``2 * min_rows`` rows: one block.
+    one block per worker thread, BLAS single-threaded in each. Fewer than ``2 * min_rows`` rows:
+    one block. Known limitation (measured 2026-12-01): a matrix product's last bits depend on the
+    row partition (one piece ``X @ X.T`` runs BLAS ``syrk``; 2 and 3 ``gemm`` blocks differ at
+    ~1e-13), so results computed with this can differ in their last digits between machines with
+    different numbers of cores; a fixed block size independent of the worker count would remove it.
     """
     workers = n_jobs() if n_rows >= 2 * min_rows else 1
     bounds = np.linspace(0, n_rows, workers + 1).astype(int)
