@@ -298,7 +298,7 @@ def _kernel(conn: socket.socket, request: dict, fds: list[int]) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    name_process(request["env"].get("BRAINCLOCK_TASK", "kernel"))
+    name_process(request["env"].get("BRAINCLOCK_TASK", "kernel"))  # tools.products.TASK_ENV
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()

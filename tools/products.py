@@ -132,12 +132,10 @@ def name_process(task: str) -> None:
     """
     import os
 
+    from tools.kernelserver import name_process as show_name
+
     os.environ[TASK_ENV] = task
-    try:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write(task[:15])
-    except OSError:
-        pass
+    show_name(task)
 
 
 def _run(function: Callable[[], None], workers: int) -> tuple[str, float, str | None]:
