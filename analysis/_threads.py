@@ -99,19 +99,30 @@ def parallel_imap(function: Callable, items: Iterable) -> Iterator:
         yield from pool.map(function, items)
 
 
-def row_blocks(function: Callable, n_rows: int, *, min_rows: int = 64):
+#: Rows per block of :func:`row_blocks`: fixed, so a result never depends on the number of cores.
+BLOCK_ROWS = 256
+
+
+def row_blocks(function: Callable, n_rows: int, *, block_rows: int = BLOCK_ROWS):
     """``function(slice(0, n_rows))`` computed as row blocks on the available cores, stacked.
 
-    For array work whose rows are independent (a matrix product's rows, an element-wise map):
-    one block per worker thread, BLAS single-threaded in each. Fewer than ``2 * min_rows`` rows:
-    one block. Known limitation (measured 2026-12-01): a matrix product's last bits depend on the
-    row partition (one piece ``X @ X.T`` runs BLAS ``syrk``; 2 and 3 ``gemm`` blocks differ at
-    ~1e-13), so results computed with this can differ in their last digits between machines with
-    different numbers of cores; a fixed block size independent of the worker count would remove it.
+    For array work whose rows are independent (a matrix product's rows, an element-wise map).
+    The blocks have ``block_rows`` rows whatever the number of workers (the last one fewer) and
+    are shared out over worker threads, BLAS single-threaded in each (also with one worker), so
+    the result is the same bits on any number of cores. That is why the blocks are fixed: a
+    matrix product's last bits depend on the row partition (measured 2026-12-01 on 2,433 x 12,720:
+    one piece ``X @ X.T`` runs BLAS ``syrk``, and ``gemm`` blocks starting at rows that are not
+    a multiple of the kernel's unrolling differ at ~1e-13), and a partition into one block per
+    worker made a clock's last digits depend on the core count. ``n_rows <= block_rows``: one
+    call on the whole range.
     """
-    workers = n_jobs() if n_rows >= 2 * min_rows else 1
-    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
-    blocks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be a positive number of rows; got {block_rows}")
+    blocks = [slice(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)] or [slice(0, 0)]
     if len(blocks) == 1:
-        return function(blocks[0])
+        with single_threaded_blas():
+            return function(blocks[0])
+    if n_jobs() == 1:
+        with single_threaded_blas():
+            return np.concatenate([function(rows) for rows in blocks], axis=0)
     return np.concatenate(parallel_map(function, blocks, threads=True), axis=0)

@@ -190,3 +190,36 @@ def test_rbf_kernel_in_row_blocks_has_the_bits_of_the_one_piece_product(rng, mon
     monkeypatch.setenv(_threads.N_JOBS_ENV, "3")  # any number of blocks
     np.testing.assert_array_equal(_rbf(X, Y, 0.01), one_piece)
     assert _threads.row_blocks(lambda rows: np.arange(10)[rows], 10).tolist() == list(range(10))  # one block
+
+
+@pytest.mark.parametrize("n_rows", [7, 256, 257, 600])
+def test_row_blocks_cover_every_row_once_in_order(n_rows, monkeypatch):
+    from analysis import _threads
+
+    for workers in ("1", "2", "3"):
+        monkeypatch.setenv(N_JOBS_ENV, workers)
+        seen = _threads.row_blocks(lambda rows: np.arange(n_rows)[rows], n_rows)
+        assert seen.tolist() == list(range(n_rows))
+    with pytest.raises(ValueError, match="block_rows"):
+        _threads.row_blocks(lambda rows: rows, 10, block_rows=0)
+
+
+def test_leave_one_out_ridge_has_the_same_bits_on_any_number_of_cores(rng, monkeypatch):
+    """The ridge's Gram matrix is a row-block product: its bits must not follow the worker count.
+
+    Blocks of one per worker made them differ (one block: BLAS ``syrk``; two or three ``gemm``
+    blocks at other row offsets), so a clock's last digits depended on the machine's cores.
+    """
+    from analysis.clock.models import LeaveOneOutRidge
+
+    n = 1001  # rows that one block per worker splits at offsets where the product's bits move
+    X = StandardScaler().fit_transform(rng.normal(size=(n, 2500)) + rng.normal(size=(n, 1)))
+    y = X[:, :20].sum(axis=1) + rng.normal(size=n)
+    fits = {}
+    for workers in ("1", "2", "3"):
+        monkeypatch.setenv(N_JOBS_ENV, workers)
+        fits[workers] = LeaveOneOutRidge().fit(X, y)
+    for workers in ("2", "3"):
+        assert fits[workers].alpha_ == fits["1"].alpha_
+        np.testing.assert_array_equal(fits[workers].cv_results_, fits["1"].cv_results_)
+        np.testing.assert_array_equal(fits[workers].coef_, fits["1"].coef_)
