@@ -248,7 +248,7 @@ report.table(summary_full["multiplicity"].query("scenario == 'baseline'").set_in
 # SEs, per hypothesis and contrast.
 
 # %% tags=["hide-input"]
-fidelity = full.fast_path_verdict(full.compare_fast_path(replicates, provenance["measurement"], n_fast=2000, seed=SEED))
+fidelity = full.fast_path_verdict(full.compare_fast_path(replicates, provenance["measurement"], n_fast=full.FAST_PATH_N, seed=SEED, cache=True))
 report.glue_text("simulation.fast_path_claim", full.fast_path_sentence(fidelity))
 report.table(fidelity.set_index(["hypothesis", "contrast"])[
     ["n_full", "n_fast", "sd_ratio", "sd_ratio_mcse", "full_coverage", "fast_coverage", "coverage_difference",

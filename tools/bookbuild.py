@@ -236,7 +236,7 @@ PRODUCT_READS = {
     "03_arm_comparisons": ("trial_clock", "correlation_clock", "svr_clock"),
     "04_follow_up": ("trial_clock",),
     "05_strength": ("trial_clock",),
-    "07_simulation_validation": ("trial_clock", "artifact_audit", "artifact_clock_reading"),
+    "07_simulation_validation": ("trial_clock", "artifact_audit", "artifact_clock_reading", "artifact_fast_path"),
 }
 #: Key of the products' seconds (their sum) in :data:`TIMES_FILE` (not a notebook).
 PRODUCTS_KEY = "shared products"

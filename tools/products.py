@@ -102,6 +102,14 @@ def artifact_clock_reading() -> None:
     full.clock_reading(full.artifact_study(full.DEFAULT_ARTIFACT))
 
 
+def artifact_fast_path() -> None:
+    """07: the fast path beside the artifact's full-pipeline replicates (``FAST_PATH_N`` fast trials per hypothesis)."""
+    from analysis.simstudy import full
+
+    full.compare_fast_path(full.load_table(full.DEFAULT_ARTIFACT), full.provenance(full.DEFAULT_ARTIFACT)["measurement"],
+                           n_fast=full.FAST_PATH_N, seed=SEED, cache=True)
+
+
 #: Product -> (the products it reads, typical seconds on one core of a 2-core machine: only to
 #: start the longest chain first). A named cohort's raw and standardised covariances are
 #: computed together (:func:`analysis.connectome.shrunk_covariances`): the reference's by
@@ -117,6 +125,7 @@ PRODUCTS: dict[Callable[[], None], tuple[tuple[Callable[[], None], ...], float]]
     clock_comparison: ((holdout,), 31),
     artifact_audit: ((), 8),
     artifact_clock_reading: ((), 8),
+    artifact_fast_path: ((), 5),
 }
 
 

@@ -1281,18 +1281,44 @@ def summarise(table: pd.DataFrame, *, alpha: float = 0.05, null_tolerance: float
             "verdicts": scenario_verdicts(contrasts, alpha=alpha)}
 
 
+#: Fast trials per hypothesis beside the artifact's replicates (page 07).
+FAST_PATH_N = 2000
+#: Columns of the stored replicates :func:`compare_fast_path` reads (its cache key hashes them).
+_COMPARED = ("hypothesis", "replicate", "contrast", "estimate", "se", "df", "truth")
+
+
 def compare_fast_path(table: pd.DataFrame, measurement: Mapping[str, Any], *, n_fast: int = 2000,
                       seed: int = 0, scenario: str = "baseline", analysis: str = FAST_PATH_ANALYSIS,
-                      n_per_arm: int | None = None) -> pd.DataFrame:
+                      n_per_arm: int | None = None, cache: bool = False) -> pd.DataFrame:
     """The fast path beside the full pipeline, per hypothesis x contrast, with MC SEs.
 
     The fast path (``simstudy.run_simulation``) uses the clock's measurement model; both
     analyse the Beheshti gap. ``sd_ratio`` = full-pipeline empirical SD / fast-path SD (MC SE
     by the delta method on the log ratio); ``coverage_difference`` = full - fast coverage
     (MC SE of a difference of independent proportions).
+
+    ``cache=True`` keeps the result in ``data/cache/studies``, keyed by the compared rows of
+    ``table`` (their values), the measurement model, every argument and the code fingerprint:
+    the build computes it beside the other shared products (``tools/products.py``) from the
+    committed artifact, which does not depend on the trial, and the page reads it.
     """
+    rows = table[(table["scenario"] == scenario) & (table["analysis"] == analysis)]
+    if cache:
+        content = pd.util.hash_pandas_object(rows[list(_COMPARED)].astype(
+            {c: str for c in ("hypothesis", "contrast")}), index=False).to_numpy(np.uint64)
+        identity = json.dumps({"rows": hashlib.sha256(content.tobytes()).hexdigest(), "measurement": measurement,
+                               "n_fast": n_fast, "seed": seed, "scenario": scenario, "analysis": analysis,
+                               "n_per_arm": n_per_arm, "code": code_fingerprint()}, sort_keys=True, default=str)
+        path = cache_dir("studies") / f"fastpath-{hashlib.sha256(identity.encode()).hexdigest()[:32]}.pkl"
+        with cache_lock(path):
+            if path.exists():
+                return pd.read_pickle(path)
+            result = compare_fast_path(rows, measurement, n_fast=n_fast, seed=seed, scenario=scenario,
+                                       analysis=analysis, n_per_arm=n_per_arm)
+            _atomic_write(path, lambda tmp: result.to_pickle(tmp))
+            return pd.read_pickle(path)  # the same values whether computed now or read
     model = simstudy.MeasurementModel(**{k: v for k, v in measurement.items()})
-    full = _inference(table[(table["scenario"] == scenario) & (table["analysis"] == analysis)])
+    full = _inference(rows)
     rows = []
     for hypothesis, g in full.groupby("hypothesis", sort=False):
         fast = simstudy.run_simulation(n_fast, assumptions=world(hypothesis, n_per_arm), measurement=model,

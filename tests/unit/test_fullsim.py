@@ -594,3 +594,31 @@ def test_a_cached_audit_is_reused_only_for_the_same_artifact_and_a_failure_is_no
     with pytest.raises(fullsim.AuditError, match="differ from the digest"):
         fullsim.audit(out, n=1, cache=True)
     assert calls and len(list(folder.glob("audit-*.json"))) == 1
+
+
+def test_a_cached_fast_path_comparison_equals_the_computed_one_and_follows_the_stored_numbers(stored, tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    monkeypatch.setattr(fullsim, "cache_dir", lambda name: folder)
+    table = fullsim.load_table(stored / "sim")
+    measurement = fullsim.provenance(stored / "sim")["measurement"]
+    args = dict(n_fast=40, seed=3, n_per_arm=N_PER_ARM)
+    computed = fullsim.compare_fast_path(table, measurement, **args)
+    first = fullsim.compare_fast_path(table, measurement, cache=True, **args)
+    pd.testing.assert_frame_equal(first, computed)
+    assert len(list(folder.glob("fastpath-*.pkl"))) == 1
+    calls, real = [], fullsim.simstudy.run_simulation
+    monkeypatch.setattr(fullsim.simstudy, "run_simulation", lambda *a, **k: calls.append(1) or real(*a, **k))
+    pd.testing.assert_frame_equal(fullsim.compare_fast_path(table, measurement, cache=True, **args), computed)
+    assert not calls  # read, not run again
+    edited = table.copy()
+    compared = edited.index[edited["analysis"] == fullsim.FAST_PATH_ANALYSIS]
+    edited.loc[edited.index.difference(compared), "estimate"] += 0.5  # other analyses' numbers: the same key
+    pd.testing.assert_frame_equal(fullsim.compare_fast_path(edited, measurement, cache=True, **args), computed)
+    assert not calls
+    edited.loc[compared[0], "estimate"] += 0.5  # a compared number: computed again, another result
+    again = fullsim.compare_fast_path(edited, measurement, cache=True, **args)
+    assert calls and len(list(folder.glob("fastpath-*.pkl"))) == 2
+    assert not again.equals(computed)
+    fullsim.compare_fast_path(table, measurement, cache=True, **{**args, "seed": 4})  # another argument, another key
+    assert len(list(folder.glob("fastpath-*.pkl"))) == 3
