@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 try:  # POSIX file locks for the disk caches (cache_lock)
     import fcntl
@@ -36,6 +37,29 @@ def cache_dir(name: str) -> Path:
     path = data_dir() / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` all or nothing: ``write(tmp)`` fills a temporary file beside it, which then replaces it.
+
+    The one atomic write of the package (cache entries, extracted series, the simulation
+    artifact). The temporary name is unique (threads and processes may write the same entry at
+    once), hidden (a listing of ``*.pkl`` or ``part-*.csv`` never sees it) and ends in ``path``'s
+    suffix (writers that infer the format from the name, such as ``np.save``, see the same); the
+    file is readable like any other (0644). If ``write`` raises, the temporary file is removed and
+    ``path`` is untouched.
+    """
+    path = Path(path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 @contextmanager

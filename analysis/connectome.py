@@ -38,7 +38,7 @@ from sklearn.cluster import SpectralClustering
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils.validation import check_is_fitted
 
-from analysis._paths import TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest
+from analysis._paths import TRIAL_DATA_MODULES, atomic_write, cache_dir, cache_lock, code_digest
 from analysis._series import SeriesSource
 from analysis._threads import n_jobs, parallel_imap, parallel_map, single_threaded_blas
 
@@ -324,9 +324,7 @@ def _cached_covariances(timeseries: Iterable[np.ndarray], identity: str, standar
                 _stream_covariances(source, {std: p for std, p in paths.items() if not p.exists()})
             else:
                 stack = shrunk_covariances((s for s in timeseries), standardize=standardize)  # unnamed
-                tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, stack.covariances)
-                os.replace(tmp, path)
+                atomic_write(path, lambda tmp: np.save(tmp, stack.covariances))
     return CovarianceStack(np.load(path, mmap_mode="r"), standardized=standardize)
 
 
@@ -648,12 +646,9 @@ def named_features(identity: str, kind: str, stack: Callable[[], CovarianceStack
             with single_threaded_blas():
                 features = step.fit_transform(stack())
             whitening = step.whitening_ if step.whitening_ is not None else np.empty((0, 0))
-            tmp = state_path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, mean=step.mean_, whitening=whitening, n_rois=step.n_rois_)
-            os.replace(tmp, state_path)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, features)
-            os.replace(tmp, path)  # last: its presence completes the entry
+            atomic_write(state_path, lambda tmp: np.savez(tmp, mean=step.mean_, whitening=whitening,
+                                                          n_rois=step.n_rois_))
+            atomic_write(path, lambda tmp: np.save(tmp, features))  # last: its presence completes the entry
     step = ConnectivityFeatures(kind, reference=reference)
     with np.load(state_path) as state:
         step.mean_, step.n_rois_ = state["mean"], int(state["n_rois"])

@@ -107,6 +107,7 @@ from nilearn.interfaces.fmriprep import load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
 from tqdm import tqdm
 
+from analysis._paths import atomic_write
 from analysis.atlas import dosenbach_atlas
 
 __all__ = [
@@ -564,13 +565,6 @@ def _table_text(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _read_qc(path: Path) -> pd.DataFrame:
     qc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False)
     missing = [c for c in QC_COLUMNS if c not in qc.columns]
@@ -713,7 +707,7 @@ def _commit(out: Path, staging: Path, scans: list[Scan], qc: pd.DataFrame, atlas
     """Move the staged files into place: atlas first, then time series, then the QC table."""
     (out / "timeseries").mkdir(exist_ok=True)
     if not (out / "atlas.tsv").is_file():
-        _write_atomic(atlas_text, out / "atlas.tsv")
+        atomic_write(out / "atlas.tsv", lambda tmp: tmp.write_text(atlas_text, encoding="utf-8"))
     for scan in scans:
         os.replace(staging / scan.out_name, out / "timeseries" / scan.out_name)
     text = _table_text(qc)
@@ -724,7 +718,7 @@ def _commit(out: Path, staging: Path, scans: list[Scan], qc: pd.DataFrame, atlas
         merged = pd.concat([old[QC_COLUMNS], new], ignore_index=True)
         merged = merged.sort_values(["participant_id", "source_file"], kind="stable")
         text = _table_text(merged)
-    _write_atomic(text, out / "qc.tsv")
+    atomic_write(out / "qc.tsv", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 

@@ -21,7 +21,6 @@ Networks always come from the atlas's ``network`` column; nothing assumes an atl
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Sequence
 
 import numpy as np
@@ -31,7 +30,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analysis._paths import cache_dir, cache_lock, code_digest
+from analysis._paths import atomic_write, cache_dir, cache_lock, code_digest
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.atlas import prefrontal_mask
 from analysis.clock import DEFAULT_ALPHAS, clock_metrics
@@ -280,9 +279,7 @@ def network_clock_scores(
                 return pd.read_pickle(path)
             table = network_clock_scores(X, age, networks, scopes=scopes, n_splits=n_splits,
                                          random_state=random_state)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pkl")
-            table.to_pickle(tmp)
-            os.replace(tmp, path)
+            atomic_write(path, table.to_pickle)
             return table
     if X.ndim != 2 or len(age) != X.shape[0]:
         raise ValueError(f"X must be 2-D with one age per row; got X {X.shape}, age {age.shape}")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -36,7 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._paths import CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, cache_dir, cache_lock, code_digest, env_path
+from analysis._paths import (CLOCK_ENV, REFERENCE_DIR_ENV, TRIAL_DATA_MODULES, atomic_write, cache_dir, cache_lock,
+                             code_digest, env_path)
 from analysis.clock.correction import BIAS_CORRECTIONS, fit_correction
 from analysis.clock.estimator import BrainAgeClock, fit_on_features
 from analysis.clock.models import MODELS
@@ -146,16 +146,8 @@ def _cache_key(trial, reference, seed: int, params: dict, *, clock_identity: str
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _write_atomic(data: bytes, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
-    try:
-        Path(tmp).write_bytes(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files; the cache is ordinary data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def _write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _unpickled_clock(path: Path) -> BrainAgeClock:
@@ -546,9 +538,9 @@ def _computed(trial, source, connectivity, model, bias_correction, seed, paths, 
     info = {"clock_kind": source.kind, "training": training, "clock_file": source.file,
             "default_reference": source.kind == "synthetic" and source.reference is None}
     if write:
-        _write_atomic(pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL), paths["clock"])
-        _write_atomic(json.dumps(info, indent=2, default=_jsonable).encode("utf-8"), paths["info"])
-        _write_atomic(_pickled(table), paths["table"])  # last: its presence completes the entry
+        _write_bytes(paths["clock"], pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL))
+        _write_bytes(paths["info"], json.dumps(info, indent=2, default=_jsonable).encode("utf-8"))
+        _write_bytes(paths["table"], _pickled(table))  # last: its presence completes the entry
     return _result(table, fitted, json.loads(json.dumps(info, default=_jsonable)))
 
 

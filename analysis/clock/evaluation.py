@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
-from analysis._paths import cache_dir, code_digest
+from analysis._paths import atomic_write, cache_dir, code_digest
 from analysis._threads import parallel_map
 from analysis.clock.estimator import BrainAgeClock, _check_age, _n_samples, _take, clock_metrics
 from analysis.connectome import CovarianceStack
@@ -105,12 +104,6 @@ def _study_key(name: str, parts) -> str:
     return hashlib.sha256(f"{name}|{text}|{code_digest(STUDY_CODE)}".encode()).hexdigest()[:32]
 
 
-def _atomic(path, write) -> None:
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _array_digest(*arrays) -> str:
     """sha256 of the arrays' shapes, dtypes and bytes; an array given twice is read once.
 
@@ -150,7 +143,7 @@ def cached_study(name: str, parts, compute):
     if path.exists():
         return pickle.loads(path.read_bytes())
     result = compute()
-    _atomic(path, lambda tmp: tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+    atomic_write(path, lambda tmp: tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
     return result
 
 

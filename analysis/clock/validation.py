@@ -22,10 +22,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from analysis._format import format_number
-from analysis._paths import REFERENCE_DIR_ENV, cache_dir
+from analysis._paths import REFERENCE_DIR_ENV, atomic_write, cache_dir
 from analysis._threads import parallel_map, single_threaded_blas
 from analysis.clock.estimator import BrainAgeClock, _take, clock_metrics, fit_on_features
-from analysis.clock.evaluation import (STUDY_CODE, _array_digest, _assemble, _atomic, _check_evaluation,
+from analysis.clock.evaluation import (STUDY_CODE, _array_digest, _assemble, _check_evaluation,
                                        _evaluation_plan, _input_arrays, _run_folds, _study_key, cached_study)
 from analysis.connectome import (
     ConnectivityFeatures,
@@ -181,7 +181,7 @@ def compare_clocks(clocks: dict, inputs: dict, age, *, n_splits: int = 5,
         if path.exists():
             return pd.read_pickle(path)
         table = compare_clocks(clocks, inputs, age, n_splits=n_splits, random_state=random_state)
-        _atomic(path, table.to_pickle)
+        atomic_write(path, table.to_pickle)
         return table
     # = evaluate_clock(clock, inputs[label], age, ...) per clock, with every clock's folds fitted
     # in one parallel pass (the same folds and results as one call per clock). Connectivity
@@ -581,8 +581,8 @@ def holdout_study(reference, *, saved=None, seed: int = 0, test_size: float = 0.
         features = np.load(paths["features"], mmap_mode="r")
         return HoldoutStudy(clock, table, covariances, age, train, test, kind, features=features)
     study = _holdout(covariances, age, kind, seed, test_size)
-    _atomic(paths["features"], lambda tmp: np.save(tmp, study.features))
-    _atomic(paths["fit"], lambda tmp: joblib.dump((study.clock, study.table, study.train, study.test), tmp))
+    atomic_write(paths["features"], lambda tmp: np.save(tmp, study.features))
+    atomic_write(paths["fit"], lambda tmp: joblib.dump((study.clock, study.table, study.train, study.test), tmp))
     return study
 
 

@@ -87,7 +87,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from tqdm.auto import tqdm
 
 from analysis._format import format_number
-from analysis._paths import PROJECT_ROOT, cache_dir, cache_lock, code_digest
+from analysis._paths import PROJECT_ROOT, atomic_write, cache_dir, cache_lock, code_digest
 from analysis._threads import parallel_map
 from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
@@ -819,16 +819,6 @@ def _paths(out: str | Path) -> dict[str, Path]:
             "clock": out.parent / f"{stem}_clock.npz", "parts": out.parent / f"{stem}.parts"}
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_study(study: Study, path: Path) -> None:
     """The clock form, scale factors and measurement model as a committed ``.npz``."""
     meta = json.dumps({"scale_factor": study.scale_factor, "measurement": study.measurement,
@@ -839,7 +829,7 @@ def save_study(study: Study, path: Path) -> None:
     def write(tmp):
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, inv_chol=study.form.inv_chol, B=study.form.B, meta=np.array(meta))
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def load_study(path: Path) -> Study:
@@ -903,7 +893,7 @@ def consolidate(out: str | Path) -> pd.DataFrame:
     paths = _paths(out)
     table, parts = _load(out)
     if len(table):
-        _atomic_write(paths["table"], lambda tmp: table.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}))
+        atomic_write(paths["table"], lambda tmp: table.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}))
     for part in parts:
         part.unlink()
     return table
@@ -913,7 +903,7 @@ def _write_part(paths: dict, frames: list[pd.DataFrame]) -> None:
     paths["parts"].mkdir(parents=True, exist_ok=True)
     name = f"part-{time.time_ns()}-{os.getpid()}.csv"
     frame = pd.concat(frames, ignore_index=True)
-    _atomic_write(paths["parts"] / name, lambda tmp: frame.to_csv(tmp, index=False))
+    atomic_write(paths["parts"] / name, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def plan(spec: Sequence[tuple[str, str, int]] = DEFAULT_PLAN) -> list[ReplicateKey]:
@@ -1050,7 +1040,7 @@ def run_study(
                            appends_exactly)
         prov["runs"] = prov["runs"][:-1]
         prov["status"] = f"running: {len(todo)} replicates to go"
-        _atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
+        atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
     try:
         if todo:
             _execute(todo, study, paths, workers, scheduler, flush_every, progress)
@@ -1060,7 +1050,7 @@ def run_study(
                            appends_exactly)
         missing = len([k for k in keys if k not in _done_keys(table)])
         prov["status"] = "complete" if not missing else f"incomplete: {missing} replicates of the plan to go (rerun to resume)"
-        _atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
+        atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
     return table
 
 
@@ -1315,7 +1305,7 @@ def compare_fast_path(table: pd.DataFrame, measurement: Mapping[str, Any], *, n_
                 return pd.read_pickle(path)
             result = compare_fast_path(rows, measurement, n_fast=n_fast, seed=seed, scenario=scenario,
                                        analysis=analysis, n_per_arm=n_per_arm)
-            _atomic_write(path, lambda tmp: result.to_pickle(tmp))
+            atomic_write(path, lambda tmp: result.to_pickle(tmp))
             return pd.read_pickle(path)  # the same values whether computed now or read
     model = simstudy.MeasurementModel(**{k: v for k, v in measurement.items()})
     full = _inference(rows)
@@ -1577,7 +1567,7 @@ def _reading_scans(study: Study, seeds: Sequence[int], hypothesis: str, use_cach
         if path.exists():
             return pd.read_pickle(path)
         scans = compute()
-        _atomic_write(path, lambda tmp: scans.to_pickle(tmp))
+        atomic_write(path, lambda tmp: scans.to_pickle(tmp))
         return scans
 
 
@@ -1945,7 +1935,7 @@ def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: 
             if path.exists():
                 return json.loads(path.read_text())
             result = audit(artifact, n, tolerance, choose_by=choose_by, exact=exact)  # raises: nothing kept
-            _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(result, default=str)))
+            atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(result, default=str)))
             return json.loads(path.read_text())  # the same values whether computed now or read
     prov = json.loads(paths["json"].read_text())
     current, stored_fp = code_fingerprint(), str(prov.get("code_fingerprint"))
@@ -2007,7 +1997,7 @@ def audit(artifact: str | Path = DEFAULT_ARTIFACT, n: int = AUDIT_N, tolerance: 
         else:
             prov["bit_exact_fingerprint"] = bit_exact
         prov["source_files"] = _source_files()
-        _atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
+        atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(prov, indent=2, default=str) + "\n"))
     return result
 
 

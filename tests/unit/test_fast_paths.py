@@ -223,3 +223,26 @@ def test_leave_one_out_ridge_has_the_same_bits_on_any_number_of_cores(rng, monke
         assert fits[workers].alpha_ == fits["1"].alpha_
         np.testing.assert_array_equal(fits[workers].cv_results_, fits["1"].cv_results_)
         np.testing.assert_array_equal(fits[workers].coef_, fits["1"].coef_)
+
+
+def test_atomic_write_replaces_whole_files_and_a_failed_write_leaves_the_old_one(tmp_path):
+    import os
+    import stat
+
+    from analysis._paths import atomic_write
+
+    path = tmp_path / "features.npy"
+    atomic_write(path, lambda tmp: np.save(tmp, np.arange(3)))  # np.save keeps a name ending in .npy
+    assert np.load(path).tolist() == [0, 1, 2] and os.listdir(tmp_path) == ["features.npy"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+    def broken(tmp):
+        tmp.write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, broken)
+    assert np.load(path).tolist() == [0, 1, 2] and os.listdir(tmp_path) == ["features.npy"]  # nothing left over
+    seen = []
+    atomic_write(tmp_path / "table.pkl", lambda tmp: seen.append(tmp.name) or tmp.write_bytes(b"x"))
+    assert seen[0].startswith(".table.pkl.") and seen[0].endswith(".tmp.pkl")  # hidden from *.pkl listings
