@@ -119,10 +119,6 @@ def row_blocks(function: Callable, n_rows: int, *, block_rows: int = BLOCK_ROWS)
     if block_rows < 1:
         raise ValueError(f"block_rows must be a positive number of rows; got {block_rows}")
     blocks = [slice(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)] or [slice(0, 0)]
-    if len(blocks) == 1:
-        with single_threaded_blas():
-            return function(blocks[0])
-    if n_jobs() == 1:
-        with single_threaded_blas():
-            return np.concatenate([function(rows) for rows in blocks], axis=0)
-    return np.concatenate(parallel_map(function, blocks, threads=True), axis=0)
+    with single_threaded_blas():  # also when parallel_map runs the blocks serially (one worker)
+        parts = parallel_map(function, blocks, threads=True)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)

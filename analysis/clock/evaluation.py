@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
-from analysis._paths import atomic_write, cache_dir, code_digest
+from analysis._paths import atomic_write, cache_dir, cache_lock, code_digest
 from analysis._threads import parallel_map
 from analysis.clock.estimator import BrainAgeClock, _check_age, _n_samples, _take, clock_metrics
 from analysis.connectome import CovarianceStack
@@ -137,14 +137,16 @@ def cached_study(name: str, parts, compute):
     ``parts`` must determine the result (content digests of the inputs, every argument); the code
     of :data:`STUDY_CODE` joins the key, so an edit computes it again. Studies that do not depend on
     the trial or reference (the open-data validations) are then computed once for every build
-    and test run on this machine.
+    and test run on this machine. Processes asking for the same study at once compute it once
+    (:func:`~analysis._paths.cache_lock`); the file is named ``<name>-<key>.pkl``.
     """
-    path = cache_dir("studies") / f"{_study_key(name, parts)}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    result = compute()
-    atomic_write(path, lambda tmp: tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
-    return result
+    path = cache_dir("studies") / f"{name}-{_study_key(name, parts)}.pkl"
+    with cache_lock(path):
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        result = compute()
+        atomic_write(path, lambda tmp: tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+        return result
 
 
 def evaluate_clock(

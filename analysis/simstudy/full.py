@@ -91,6 +91,7 @@ from analysis._paths import PROJECT_ROOT, atomic_write, cache_dir, cache_lock, c
 from analysis._threads import parallel_map
 from analysis.atlas import dosenbach_atlas
 from analysis.clock import BrainAgeClock, apply_correction
+from analysis.clock.evaluation import cached_study
 from analysis.connectome import CovarianceStack
 from analysis.simstudy import fast as simstudy
 from analysis.stats import clda, fdr_bh_rows
@@ -1296,17 +1297,10 @@ def compare_fast_path(table: pd.DataFrame, measurement: Mapping[str, Any], *, n_
     if cache:
         content = pd.util.hash_pandas_object(rows[list(_COMPARED)].astype(
             {c: str for c in ("hypothesis", "contrast")}), index=False).to_numpy(np.uint64)
-        identity = json.dumps({"rows": hashlib.sha256(content.tobytes()).hexdigest(), "measurement": measurement,
-                               "n_fast": n_fast, "seed": seed, "scenario": scenario, "analysis": analysis,
-                               "n_per_arm": n_per_arm, "code": code_fingerprint()}, sort_keys=True, default=str)
-        path = cache_dir("studies") / f"fastpath-{hashlib.sha256(identity.encode()).hexdigest()[:32]}.pkl"
-        with cache_lock(path):
-            if path.exists():
-                return pd.read_pickle(path)
-            result = compare_fast_path(rows, measurement, n_fast=n_fast, seed=seed, scenario=scenario,
-                                       analysis=analysis, n_per_arm=n_per_arm)
-            atomic_write(path, lambda tmp: result.to_pickle(tmp))
-            return pd.read_pickle(path)  # the same values whether computed now or read
+        parts = [hashlib.sha256(content.tobytes()).hexdigest(), json.dumps(measurement, sort_keys=True, default=str),
+                 n_fast, seed, scenario, analysis, n_per_arm, code_fingerprint()]  # the fast path's code too
+        return cached_study("fastpath", parts, lambda: compare_fast_path(
+            rows, measurement, n_fast=n_fast, seed=seed, scenario=scenario, analysis=analysis, n_per_arm=n_per_arm))
     model = simstudy.MeasurementModel(**{k: v for k, v in measurement.items()})
     full = _inference(rows)
     rows = []

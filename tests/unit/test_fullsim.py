@@ -599,7 +599,9 @@ def test_a_cached_audit_is_reused_only_for_the_same_artifact_and_a_failure_is_no
 def test_a_cached_fast_path_comparison_equals_the_computed_one_and_follows_the_stored_numbers(stored, tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     folder.mkdir()
-    monkeypatch.setattr(fullsim, "cache_dir", lambda name: folder)
+    from analysis.clock import evaluation
+
+    monkeypatch.setattr(evaluation, "cache_dir", lambda name: folder)
     table = fullsim.load_table(stored / "sim")
     measurement = fullsim.provenance(stored / "sim")["measurement"]
     args = dict(n_fast=40, seed=3, n_per_arm=N_PER_ARM)
